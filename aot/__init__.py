@@ -1,0 +1,18 @@
+"""DeAOT video object segmentation: network, official checkpoint loading and propagation.
+
+Public API::
+
+    model = aot.load_model(path, variant=None, device="cpu")
+    prop = aot.Propagator(model, long_term_gap=None, max_long_term=None)
+    prop.add_reference(frame, mask)
+    out = prop.step(frame)          # out.labels, out.probs
+    aot.VARIANTS                    # name -> DeAOTConfig
+"""
+
+from aot.checkpoint import CheckpointError, infer_variant, load_model
+from aot.config import VARIANTS, DeAOTConfig
+from aot.model.deaot import DeAOT
+from aot.propagator import Propagator, StepOutput
+
+__all__ = ["CheckpointError", "DeAOT", "DeAOTConfig", "Propagator", "StepOutput", "VARIANTS",
+           "infer_variant", "load_model"]

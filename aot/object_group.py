@@ -1,0 +1,90 @@
+"""One group of up to ``max_objects`` objects with its own memories (a "sub-engine").
+
+DeAOT holds 10 identities per pass, so the propagator splits the objects into groups of 10
+that share the encoder features but keep separate memories and frame counters.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aot.memory import LongTermMemory, ShortTermMemory, layer_memories
+from aot.model.deaot import DeAOT, EncodedFrame
+from aot.model.propagation import LayerTokens
+
+#: Logit given to identity channels above a group's object count.
+UNUSED_LOGIT = -1e10
+
+
+class ObjectGroup:
+    """Objects ``first_id .. first_id + capacity - 1`` of a video, as local ids 1..capacity.
+
+    Args:
+        model: the network.
+        first_id: global id of the group's local id 1.
+        long_term_gap: a propagated frame enters long-term memory when at least this many
+            frames have passed since the last one that did.
+        max_long_term: bound of the long-term memory (``None``: unbounded).
+    """
+
+    def __init__(self, model: DeAOT, first_id: int, long_term_gap: int,
+                 max_long_term: int | None) -> None:
+        self.model = model
+        self.first_id = first_id
+        self.capacity = model.config.max_objects
+        self.long_term_gap = long_term_gap
+        self.num_objects = 0
+        self.frame_step = 0
+        self.last_long_term_step = 0
+        self.long_term = LongTermMemory(max_long_term)
+        self.short_term: ShortTermMemory | None = None
+
+    def local_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """Global (h, w) labels -> (1, h, w) local ids of this group (0 elsewhere)."""
+        local = labels.long() - (self.first_id - 1)
+        inside = (local >= 1) & (local <= self.capacity)
+        return torch.where(inside, local, torch.zeros_like(local)).unsqueeze(0)
+
+    def identity_embedding(self, labels: torch.Tensor) -> torch.Tensor:
+        """Global (h, w) labels at the network input size -> (1, L, C) identity embedding."""
+        return self.model.identity_embedding(self.model.one_hot(self.local_labels(labels)))
+
+    def set_object_count(self, total_objects: int) -> None:
+        """Update how many of the group's ids are in use, given the video's object count."""
+        self.num_objects = max(0, min(total_objects - self.first_id + 1, self.capacity))
+
+    def add_reference(self, frame: EncodedFrame, labels: torch.Tensor) -> None:
+        """Store an annotated frame (labels (h, w) at input size) as a reference."""
+        id_emb = self.identity_embedding(labels)
+        _, tokens, values = self.model.propagate(frame, id_emb=id_emb)
+        assert values is not None
+        keys = [t.key for t in tokens]
+        self.long_term.add(keys, values, self.frame_step, annotated=True)
+        self.last_long_term_step = self.frame_step
+        self.short_term = ShortTermMemory(keys, values)
+
+    def propagate(self, frame: EncodedFrame) -> tuple[torch.Tensor, list[LayerTokens]]:
+        """Advance the frame counter and predict the frame.
+
+        Returns:
+            (1, max_objects + 1, H/4, W/4) logits with unused ids at ``UNUSED_LOGIT``, and the
+            per-layer tokens needed by :meth:`update_memory`.
+        """
+        assert self.short_term is not None, "group has no reference frame"
+        self.frame_step += 1
+        memories = layer_memories(self.long_term, self.short_term)
+        output, tokens, _ = self.model.propagate(frame, memories=memories)
+        logits = self.model.decode(output, frame)
+        logits[:, self.num_objects + 1:] = UNUSED_LOGIT
+        return logits, tokens
+
+    def update_memory(self, tokens: list[LayerTokens], labels: torch.Tensor) -> None:
+        """Make the last propagated frame, with labels (h, w), the short-term memory and
+        add it to the long-term memory if the gap has passed."""
+        id_emb = self.identity_embedding(labels)
+        keys = [t.key for t in tokens]
+        values = [layer.memory_value(t, id_emb) for layer, t in zip(self.model.LSTT.layers, tokens)]
+        self.short_term = ShortTermMemory(keys, values)
+        if self.frame_step - self.last_long_term_step >= self.long_term_gap:
+            self.long_term.add(keys, values, self.frame_step, annotated=False)
+            self.last_long_term_step = self.frame_step

@@ -1,0 +1,204 @@
+"""Frame-by-frame mask propagation through a video (the official evaluation protocol).
+
+Usage::
+
+    prop = Propagator(model)
+    prop.add_reference(frame0, mask0)        # starts tracking
+    for frame in frames:
+        out = prop.step(frame)               # out.labels (H, W) uint8, out.probs (N+1, H, W)
+
+``step`` keeps the memory update of its frame pending until the next call, so that
+``add_reference`` on the frame just returned can replace it with corrected labels (for
+example the prediction merged with a new object), as the official engine does for objects
+that appear after the first frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from aot.model.deaot import DeAOT, EncodedFrame
+from aot.model.propagation import LayerTokens
+from aot.object_group import ObjectGroup
+from aot.preprocess import check_frame, network_input_size, preprocess_frame, resize_labels
+
+logger = logging.getLogger(__name__)
+
+MAX_OBJECTS = 255
+_PROB_CLAMP = 1e-5
+
+
+class StepOutput:
+    """Prediction for one frame.
+
+    Attributes:
+        labels: (H, W) uint8 object ids, 0 = background.
+        num_objects: N, the number of object ids in use.
+    """
+
+    def __init__(self, labels: np.ndarray, logits: torch.Tensor, num_objects: int) -> None:
+        self.labels = labels
+        self.num_objects = num_objects
+        self._logits = logits
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """(N + 1, H, W) float32 softmax over background and objects (computed on access)."""
+        return torch.softmax(self._logits, dim=0)[: self.num_objects + 1]
+
+
+@dataclass
+class _PendingUpdate:
+    """A propagated frame whose memory update waits for the next call."""
+
+    frame: np.ndarray
+    encoded: EncodedFrame
+    tokens: list[list[LayerTokens]]
+    labels: torch.Tensor
+
+
+def merge_group_logits(logits: list[torch.Tensor]) -> torch.Tensor:
+    """Merge per-group (11, H, W) logits into (1 + 10K, H, W) logits over global ids.
+
+    One group is returned as is. Several are merged as the official engine does: background
+    probability is the product of the groups' background probabilities, the objects keep
+    their group's probability, and the clamped result is mapped back to logits.
+    """
+    if len(logits) == 1:
+        return logits[0]
+    probs = [group.softmax(dim=0) for group in logits]
+    background = torch.stack([p[0] for p in probs]).prod(dim=0, keepdim=True)
+    merged = torch.cat([background] + [p[1:] for p in probs], dim=0)
+    return torch.logit(merged.clamp(_PROB_CLAMP, 1 - _PROB_CLAMP))
+
+
+class Propagator:
+    """Propagates object masks through a video with a DeAOT model.
+
+    Args:
+        model: a DeAOT network (see :func:`aot.load_model`), in eval mode.
+        long_term_gap: frames between long-term memory additions; default: the variant's.
+        max_long_term: bound of the long-term memory in frames; ``None`` (default) is
+            unbounded as in the official code. Annotated frames are never evicted.
+    """
+
+    def __init__(self, model: DeAOT, long_term_gap: int | None = None,
+                 max_long_term: int | None = None) -> None:
+        if long_term_gap is not None and long_term_gap < 1:
+            raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
+        if max_long_term is not None and max_long_term < 1:
+            raise ValueError(f"max_long_term must be at least 1, got {max_long_term}")
+        self.model = model
+        self.long_term_gap = long_term_gap or model.config.long_term_gap
+        self.max_long_term = max_long_term
+        self.device = next(model.parameters()).device
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all objects and memories."""
+        self.groups: list[ObjectGroup] = []
+        self.num_objects = 0
+        self.frame_size: tuple[int, int] | None = None
+        self.input_size: tuple[int, int] | None = None
+        self._pending: _PendingUpdate | None = None
+
+    @torch.inference_mode()
+    def add_reference(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        """Give the complete labels of a frame.
+
+        The first call starts tracking. A later call on the frame just returned by
+        :meth:`step` replaces that frame's pending memory update; on any other frame it
+        first commits the pending update and treats ``frame`` as the next frame.
+
+        Args:
+            frame: (H, W, 3) uint8 RGB.
+            mask: (H, W) integer labels, 0 = background, objects 1..255.
+        """
+        check_frame(frame)
+        labels = self._check_mask(mask, frame.shape[:2])
+        same_frame = self._pending is not None and np.array_equal(self._pending.frame, frame)
+        if same_frame:
+            encoded = self._pending.encoded
+            self._pending = None
+        else:
+            self._commit_pending()
+            encoded = self._encode(frame)
+            for group in self.groups:
+                group.frame_step += 1
+        total = max(self.num_objects, int(labels.max()))
+        if total == 0:
+            raise ValueError("the mask holds no object (all pixels are 0)")
+        self._set_object_count(total)
+        input_labels = resize_labels(labels.to(self.device), self.input_size)
+        for group in self.groups:
+            group.add_reference(encoded, input_labels)
+
+    @torch.inference_mode()
+    def step(self, frame: np.ndarray) -> StepOutput:
+        """Predict the labels of the next frame ((H, W, 3) uint8 RGB)."""
+        if not self.groups:
+            raise RuntimeError("add_reference must be called before step")
+        check_frame(frame)
+        self._commit_pending()
+        encoded = self._encode(frame)
+        group_logits, group_tokens = [], []
+        for group in self.groups:
+            logits, tokens = group.propagate(encoded)
+            if len(self.groups) == 1:  # channels of unused ids would get probability 0
+                logits = logits[:, : self.num_objects + 1]
+            group_logits.append(self.model.upsample_logits(logits.contiguous(),
+                                                           self.frame_size)[0])
+            group_tokens.append(tokens)
+        merged = merge_group_logits(group_logits)
+        labels = merged.permute(1, 2, 0).contiguous().argmax(dim=-1)
+        self._pending = _PendingUpdate(frame, encoded, group_tokens,
+                                       resize_labels(labels, self.input_size))
+        labels_np = labels.to(device="cpu", dtype=torch.uint8).numpy()
+        return StepOutput(labels_np, merged, self.num_objects)
+
+    def _commit_pending(self) -> None:
+        if self._pending is None:
+            return
+        for group, tokens in zip(self.groups, self._pending.tokens):
+            group.update_memory(tokens, self._pending.labels)
+        self._pending = None
+
+    def _encode(self, frame: np.ndarray) -> EncodedFrame:
+        size = frame.shape[:2]
+        if self.frame_size is None:
+            self.frame_size = size
+            self.input_size = network_input_size(*size, self.model.config.align_corners)
+        elif size != self.frame_size:
+            raise ValueError(f"frame size {size[1]}x{size[0]} differs from the video's "
+                             f"{self.frame_size[1]}x{self.frame_size[0]}")
+        image = preprocess_frame(frame, self.input_size).to(self.device)
+        return self.model.encode_image(image)
+
+    def _set_object_count(self, total: int) -> None:
+        needed = max(math.ceil(total / self.model.config.max_objects), 1)
+        while len(self.groups) < needed:
+            first_id = len(self.groups) * self.model.config.max_objects + 1
+            self.groups.append(ObjectGroup(self.model, first_id, self.long_term_gap,
+                                           self.max_long_term))
+        self.num_objects = total
+        for group in self.groups:
+            group.set_object_count(total)
+
+    def _check_mask(self, mask: np.ndarray, frame_size: tuple[int, int]) -> torch.Tensor:
+        if not isinstance(mask, np.ndarray) or mask.ndim != 2:
+            raise ValueError(f"mask must be an (H, W) array, got shape "
+                             f"{getattr(mask, 'shape', None)}")
+        if tuple(mask.shape) != tuple(frame_size):
+            raise ValueError(f"mask size {mask.shape[1]}x{mask.shape[0]} does not match the "
+                             f"frame size {frame_size[1]}x{frame_size[0]}")
+        if not np.issubdtype(mask.dtype, np.integer) and mask.dtype != np.bool_:
+            raise ValueError(f"mask must hold integer object ids, got {mask.dtype}")
+        if mask.size and (mask.min() < 0 or mask.max() > MAX_OBJECTS):
+            raise ValueError(f"mask ids must lie in 0..{MAX_OBJECTS}, got "
+                             f"{mask.min()}..{mask.max()}")
+        return torch.from_numpy(mask.astype(np.uint8))
