@@ -1,0 +1,132 @@
+"""``python -m tracker``: batch tracking, weight downloads and the model list."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+logger = logging.getLogger("tracker")
+
+
+def _track(args: argparse.Namespace) -> int:
+    from tracker.batch import output_dir, track_video
+    from tracker.models import ModelCache, check_device
+
+    try:
+        check_device(args.device)
+    except ValueError as error:
+        logger.error("%s", error)
+        return 2
+    models = ModelCache()
+    failures = 0
+    with logging_redirect_tqdm(), tqdm(total=len(args.inputs), desc="videos", unit="video",
+                                       position=0) as overall:
+        for source in args.inputs:
+            frames_bar = tqdm(desc=Path(source).name, unit="frame", position=1, leave=False)
+
+            def progress(done: int, total: int, bar: tqdm = frames_bar) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            try:
+                result = track_video(
+                    source, args.out, mask=args.mask, prompts=args.prompts, deaot=args.deaot,
+                    sam=args.sam, device=args.device, sam_gap=args.sam_gap,
+                    max_long_term=args.max_long_term or None, min_area=args.min_area,
+                    models=models, skip_finished=not args.force, on_progress=progress)
+            except (ValueError, OSError, RuntimeError) as error:
+                failures += 1
+                message = str(error).removeprefix(f"{Path(source).name}: ")
+                logger.error("%s: %s", source, message)
+            else:
+                if result.skipped:
+                    logger.info("%s: finished before, skipped (--force redoes it)", source)
+                else:
+                    logger.info("%s: %d frames, %d objects in %.1f s -> %s", source,
+                                result.frames, result.objects, result.seconds,
+                                output_dir(source, args.out))
+            finally:
+                frames_bar.close()
+                overall.update(1)
+    if failures:
+        logger.error("%d of %d videos failed", failures, len(args.inputs))
+    return 1 if failures else 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from tracker.download import DownloadError, download
+    from tracker.registry import load_registry
+
+    registry = load_registry()
+    unknown = [n for n in args.names if n not in registry]
+    if unknown:
+        logger.error("unknown model %s; known: %s", ", ".join(unknown), ", ".join(registry))
+        return 2
+    failures = 0
+    for name in args.names:
+        try:
+            path = download(registry[name], args.dir)
+            logger.info("%s: %s", name, path)
+        except (DownloadError, OSError) as error:
+            failures += 1
+            logger.error("%s: %s", name, error)
+    return 1 if failures else 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from tracker.registry import checkpoint_dir, load_registry
+
+    print(f"weights folder: {checkpoint_dir()}")
+    for name, entry in load_registry().items():
+        size = entry.size / 2 ** 20 if entry.size else entry.approx_mb
+        state = "present" if entry.present else f"missing: python -m tracker download {name}"
+        print(f"  {name:13s} {entry.kind:5s} {size or 0:7.0f} MB  {state}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tracker",
+                                     description="Segment and track objects through videos.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    track = commands.add_parser("track", help="track objects through videos")
+    track.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="video files, folders of frames or zips of frames")
+    track.add_argument("--out", required=True, type=Path, help="output folder")
+    first = track.add_mutually_exclusive_group(required=True)
+    first.add_argument("--mask", type=Path, help="PNG of object ids for frame 0")
+    first.add_argument("--prompts", type=Path, help="prompts JSON (clicks and boxes)")
+    track.add_argument("--deaot", help="DeAOT model name or checkpoint path")
+    track.add_argument("--sam", help="SAM model name, checkpoint path, or grabcut")
+    track.add_argument("--device", default="cpu", help="cpu or cuda")
+    track.add_argument("--sam-gap", type=int, default=0,
+                       help="look for new objects every N frames (0: off)")
+    track.add_argument("--max-long-term", type=int, default=10,
+                       help="frames in DeAOT's long-term memory (0: unbounded)")
+    track.add_argument("--min-area", type=int, default=200, help="smallest new object (px)")
+    track.add_argument("--force", action="store_true", help="redo finished videos")
+    track.set_defaults(run=_track)
+
+    fetch = commands.add_parser("download", help="download weight files")
+    fetch.add_argument("names", nargs="+", metavar="NAME")
+    fetch.add_argument("--dir", type=Path, help="destination (default: checkpoints/)")
+    fetch.set_defaults(run=_download)
+
+    listing = commands.add_parser("models", help="list known weights, present and missing")
+    listing.set_defaults(run=_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

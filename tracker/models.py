@@ -1,0 +1,99 @@
+"""Choosing and loading the models a session uses, each loaded once per process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import torch
+
+import aot
+from aot import DeAOT
+from tracker.grabcut import GrabCutSegmenter
+from tracker.registry import load_registry, resolve_weights
+from tracker.sam import SamSegmenter, load_sam
+from tracker.segmenter import Segmenter
+
+logger = logging.getLogger(__name__)
+
+#: Official DeAOT checkpoints in order of preference when none is named.
+DEAOT_PREFERENCE = ("r50_deaotl", "swinb_deaotl", "deaotl", "deaotb", "deaots", "deaott")
+#: SAM checkpoints in order of preference per device type.
+SAM_PREFERENCE = {"cuda": ("sam_vit_h", "sam_vit_l", "sam_vit_b"),
+                  "cpu": ("sam_vit_b", "sam_vit_l", "sam_vit_h")}
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """The device, or ``ValueError`` if it is not usable here."""
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {device!r}: use cpu or cuda") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device}: use cpu or cuda")
+    return device
+
+
+class ModelCache:
+    """Loads each (model file, device) once and hands the same read-only model to every
+    session. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[tuple[str, str, str], torch.nn.Module] = {}
+
+    def _get(self, kind: str, path: Path, device: torch.device, loader) -> torch.nn.Module:
+        key = (kind, str(path.resolve()), str(device))
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = loader(path, device)
+            return self._models[key]
+
+    def deaot(self, spec: str | None = None, device: str | torch.device = "cpu") -> DeAOT:
+        """The DeAOT model for a registry name or checkpoint path (default: the best
+        official checkpoint present)."""
+        device = check_device(device)
+        path, entry = resolve_weights(spec or default_deaot_name(), "deaot")
+        variant = entry.arch if entry is not None else None
+        return self._get("deaot", path, device,
+                         lambda p, d: aot.load_model(p, variant=variant, device=d))
+
+    def segmenter(self, spec: str | None = None,
+                  device: str | torch.device = "cpu") -> Segmenter:
+        """A new segmenter for one session: SAM (registry name or path; default the best
+        present for the device) or, with ``"grabcut"`` or no SAM checkpoint, GrabCut."""
+        device = check_device(device)
+        if spec == "grabcut":
+            return GrabCutSegmenter()
+        if spec is None:
+            spec = default_sam_name(device)
+            if spec is None:
+                logger.warning("no SAM checkpoint present: clicks and boxes use GrabCut "
+                               "(python -m tracker download sam_vit_b for SAM)")
+                return GrabCutSegmenter()
+        path, entry = resolve_weights(spec, "sam")
+        arch = entry.arch if entry is not None else None
+        model = self._get("sam", path, device, lambda p, d: load_sam(p, arch, d))
+        return SamSegmenter(model)
+
+
+def default_deaot_name() -> str:
+    """The preferred official DeAOT checkpoint that is present."""
+    registry = load_registry()
+    for name in DEAOT_PREFERENCE:
+        if registry[name].present:
+            return name
+    raise FileNotFoundError("no DeAOT checkpoint is present; run: python -m tracker download "
+                            "r50_deaotl (or give --deaot PATH)")
+
+
+def default_sam_name(device: torch.device) -> str | None:
+    """The preferred SAM checkpoint present for ``device``, or ``None``."""
+    registry = load_registry()
+    for name in SAM_PREFERENCE["cuda" if device.type == "cuda" else "cpu"]:
+        if registry[name].present:
+            return name
+    return None
