@@ -41,6 +41,15 @@ def small_clip(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def app_url(deaott_checkpoint):
+    """The studio running as a real server on a free local port."""
+    from app_server import running_app
+
+    with running_app(deaott_checkpoint) as url:
+        yield url
+
+
 def box_mask(shape: tuple[int, int], boxes: dict[int, tuple[int, int, int, int]]) -> np.ndarray:
     """(H, W) uint8 labels with each id filling its (x0, y0, x1, y1) box."""
     labels = np.zeros(shape, np.uint8)

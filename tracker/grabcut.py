@@ -44,14 +44,17 @@ class GrabCutSegmenter(Segmenter):
         positives = [(int(x), int(y)) for (x, y), lab in zip(prompt.points, prompt.labels) if lab]
         negatives = [(int(x), int(y)) for (x, y), lab in zip(prompt.points, prompt.labels)
                      if not lab]
+        region = None
         if prompt.box is not None:
-            x0, y0, x1, y1 = (int(round(v)) for v in prompt.box)
-            seeds[y0:y1, x0:x1] = cv2.GC_PR_FGD
+            region = tuple(int(round(v)) for v in prompt.box)
         elif positives:
             xs, ys = zip(*positives)
             margin = max(int(0.25 * side), 16)
-            seeds[max(min(ys) - margin, 0):max(ys) + margin + 1,
-                  max(min(xs) - margin, 0):max(xs) + margin + 1] = cv2.GC_PR_FGD
+            region = (max(min(xs) - margin, 0), max(min(ys) - margin, 0),
+                      max(xs) + margin + 1, max(ys) + margin + 1)
+        if region is not None:
+            x0, y0, x1, y1 = region
+            seeds[y0:y1, x0:x1] = cv2.GC_PR_FGD
         if previous is not None:
             seeds[previous.mask] = cv2.GC_PR_FGD
         for x, y in positives:
@@ -61,9 +64,20 @@ class GrabCutSegmenter(Segmenter):
         if not (seeds == cv2.GC_BGD).any():
             seeds[[0, -1], :] = cv2.GC_BGD
             seeds[:, [0, -1]] = cv2.GC_BGD
-        background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
-        cv2.setRNGSeed(0)  # GrabCut's k-means start: same prompt, same mask
-        cv2.grabCut(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), seeds, None, background,
-                    foreground, _ITERATIONS, cv2.GC_INIT_WITH_MASK)
-        mask = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        mask = _grabcut(bgr, seeds.copy())
+        if not mask.any() and region is not None:
+            # GrabCut gave the whole region to the background: anchor its centre third.
+            x0, y0, x1, y1 = region
+            dx, dy = (x1 - x0) // 3, (y1 - y0) // 3
+            seeds[y0 + dy:y1 - dy, x0 + dx:x1 - dx] = cv2.GC_FGD
+            mask = _grabcut(bgr, seeds)
         return SegmentResult(_keep_components(mask, positives), self.name)
+
+
+def _grabcut(bgr: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Run GrabCut from a seed map; (H, W) bool foreground."""
+    background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.setRNGSeed(0)  # GrabCut's k-means start: same prompt, same mask
+    cv2.grabCut(bgr, seeds, None, background, foreground, _ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    return (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)

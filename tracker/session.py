@@ -94,7 +94,8 @@ class Tracker:
     Args:
         video: the frames.
         work_dir: where results are written (``work_dir/masks/00000.png`` ...).
-        model: the DeAOT network (shared read-only between sessions).
+        model: the DeAOT network (shared read-only between sessions); may be set later, it
+            is needed only to track.
         segmenter: turns prompts into masks (SAM or GrabCut).
         sam_gap: look for new objects every ``sam_gap`` frames while tracking forward
             (0: never). Needs a segmenter that can segment everything.
@@ -103,7 +104,7 @@ class Tracker:
         long_term_gap: frames between long-term memory additions (default: the variant's).
     """
 
-    def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT,
+    def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
                  segmenter: Segmenter, sam_gap: int = 0, min_area: int = 200,
                  max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                  long_term_gap: int | None = None) -> None:
@@ -284,6 +285,8 @@ class Tracker:
         if direction not in ("both", "forward", "backward"):
             raise ValueError(f"direction must be both, forward or backward, not {direction!r}")
         state = self._state
+        if self.model is None:
+            raise ValueError("no DeAOT model: tracking needs one")
         if not state.annotations:
             raise ValueError("nothing to track: prompt at least one object first")
         start = state.last_edit if start is None else start

@@ -1,0 +1,275 @@
+"""ClickTrack studio: click objects in a video, track them, correct, export.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--device cpu|cuda]
+
+A thin Gradio layer over :mod:`tracker`: every button calls a
+:class:`tracker.studio.StudioSession` method. Each browser session has its own state and
+folder, deleted when the session ends or expires; models are loaded once and shared; GPU
+work (prompts and tracking) goes through a queue with a concurrency limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import shutil
+import tempfile
+from html import escape
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from tracker.models import ModelCache, check_device, default_sam_name
+from tracker.registry import load_registry
+from tracker.studio import ACCEPTED_EXTENSIONS, Settings, StudioError, StudioSession
+
+logger = logging.getLogger("clicktrack")
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLE_VIDEO = ROOT / "assets" / "bikes.mp4"
+SESSION_TTL_S = 3 * 3600
+MODES = {"Positive click": "positive", "Negative click": "negative", "Box (2 clicks)": "box"}
+GRABCUT = "GrabCut (no SAM weights)"
+
+
+def model_choices(device: str) -> tuple[list[str], list[str], str]:
+    """(SAM choices, DeAOT choices, note on missing weights) from ``checkpoints/``."""
+    registry = load_registry()
+    sam = [n for n, e in registry.items() if e.kind == "sam" and e.present] + [GRABCUT]
+    deaot = [n for n, e in registry.items() if e.kind == "deaot" and e.present]
+    missing = [n for n, e in registry.items() if not e.present]
+    note = ""
+    if missing:
+        note = ("Not downloaded: " + ", ".join(missing) + ". Get one with "
+                f"`python -m tracker download {missing[0]}`.")
+    return sam, deaot, note
+
+
+def objects_html(session: StudioSession | None) -> str:
+    """The object list: id, colour swatch, origin; the selected object in bold."""
+    if session is None or not session.objects():
+        return "<p><i>No objects yet: click on the frame.</i></p>"
+    rows = []
+    for object_id, colour, about in session.objects():
+        weight = "bold" if object_id == session.current_object else "normal"
+        rows.append(f"<tr style='font-weight:{weight}'><td><span style='display:inline-block;"
+                    f"width:14px;height:14px;background:{colour};border:1px solid #333'></span>"
+                    f"</td><td>{object_id}</td><td>{escape(about)}</td></tr>")
+    return "<table class='objects'><tr><th></th><th>id</th><th>object</th></tr>" \
+        + "".join(rows) + "</table>"
+
+
+def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
+              devices: list[str], gpu_concurrency: int = 1) -> gr.Blocks:
+    """The Gradio Blocks of the studio."""
+    sam_choices, deaot_choices, missing_note = model_choices(defaults.device)
+
+    def new_session() -> StudioSession:
+        return StudioSession(sessions_root, models, Settings(**vars(defaults)))
+
+    def ensure(session: StudioSession | None) -> StudioSession:
+        return session if session is not None else new_session()
+
+    def view(session: StudioSession, frame: int, status: str):
+        object_ids = [o[0] for o in session.objects()]
+        return (session, session.render(frame) if session.tracker else None, status,
+                objects_html(session),
+                gr.Dropdown(choices=object_ids, value=session.current_object))
+
+    def guarded(fn):
+        """Turn user errors into a status message instead of an exception page."""
+        def run(session, frame, *args):
+            session = ensure(session)
+            try:
+                status = fn(session, int(frame or 0), *args)
+            except (StudioError, ValueError, IndexError, FileNotFoundError) as error:
+                status = f"⚠️ {error}"
+            if session.tracker is None:
+                return session, None, status, objects_html(session), gr.Dropdown(choices=[])
+            return view(session, int(frame or 0), status)
+        return run
+
+    def load(session, upload):
+        session = ensure(session)
+        if upload is None:
+            return session, None, "Upload a video or a zip of frames.", objects_html(session), \
+                gr.Dropdown(choices=[]), gr.Slider(maximum=1, value=0)
+        try:
+            session.load(upload, Path(upload).name)
+        except (StudioError, ValueError) as error:
+            return session, None, f"⚠️ {error}", objects_html(session), \
+                gr.Dropdown(choices=[]), gr.Slider(maximum=1, value=0)
+        info = session.tracker.video.info
+        status = (f"Loaded {escape(session.video_name)}: {info.num_frames} frames, "
+                  f"{info.width}x{info.height}, {float(info.fps):.4g} fps. Click an object.")
+        return (session, session.render(0), status, objects_html(session),
+                gr.Dropdown(choices=[], value=None),
+                gr.Slider(maximum=max(info.num_frames - 1, 1), value=0, step=1))
+
+    def load_example(session):
+        return load(session, str(EXAMPLE_VIDEO))
+
+    def on_select(session, frame, mode, evt: gr.SelectData):
+        x, y = evt.index[0], evt.index[1]
+        return guarded(lambda s, f: s.click(f, float(x), float(y), MODES[mode]))(session, frame)
+
+    def track(session, frame, progress=gr.Progress()):
+        session = ensure(session)
+        try:
+            report = session.track(lambda p: progress((p.done, p.total), desc=p.describe()))
+        except (StudioError, ValueError, FileNotFoundError) as error:
+            return session, None, f"⚠️ {error}", None
+        state = "stopped" if report.cancelled else "done"
+        status = f"Tracking {state}: {report.frames} frames at {report.fps:.1f} fps."
+        if report.discovered:
+            status += f" New objects found: {report.discovered}."
+        overlay = session.exports_folder / "overlay.mp4"
+        return session, session.render(int(frame or 0)), status, str(overlay)
+
+    def stop(session):
+        if session is not None:
+            session.stop()
+        return "Stopping after the current frame…"
+
+    def export(session):
+        session = ensure(session)
+        try:
+            paths = session.export()
+        except StudioError as error:
+            return None, f"⚠️ {error}"
+        files = [paths["overlay"], paths["masks"], paths["annotations"], paths["objects"]]
+        return [str(p) for p in files], "Exports ready."
+
+    def settings_changed(session, sam, deaot, sam_gap, memory, device):
+        session = ensure(session)
+        settings = Settings(sam="grabcut" if sam == GRABCUT else sam, deaot=deaot or None,
+                            sam_gap=int(sam_gap or 0),
+                            max_long_term=int(memory) if memory else None, device=device)
+        try:
+            session.apply_settings(settings)
+        except (ValueError, FileNotFoundError) as error:
+            return session, f"⚠️ {error}"
+        return session, "Settings applied."
+
+    with gr.Blocks(title="ClickTrack", delete_cache=(3600, SESSION_TTL_S)) as app:
+        state = gr.State(None, time_to_live=SESSION_TTL_S,
+                         delete_callback=lambda s: s.close() if s is not None else None)
+        gr.Markdown("# ClickTrack\nUpload a video, click the objects you care about, track "
+                    "them, correct any frame and re-track, then export.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                frame_view = gr.Image(label="Frame (click to prompt)", interactive=False,
+                                      type="numpy", elem_id="frame-view", format="png")
+                frame_slider = gr.Slider(0, 1, value=0, step=1, label="Frame",
+                                         elem_id="frame-slider")
+                mode = gr.Radio(list(MODES), value="Positive click", label="Click mode",
+                                elem_id="click-mode")
+                with gr.Row():
+                    new_button = gr.Button("New object", elem_id="new-object")
+                    undo_button = gr.Button("Undo", elem_id="undo")
+                    everything_button = gr.Button("Segment everything", elem_id="everything")
+                with gr.Row():
+                    object_pick = gr.Dropdown(label="Current object", choices=[],
+                                              elem_id="object-pick")
+                    remove_button = gr.Button("Remove object", elem_id="remove-object")
+                status = gr.Markdown("Load a video to start.", elem_id="status")
+            with gr.Column(scale=2):
+                upload = gr.File(label="Video or zip of frames", file_types=list(ACCEPTED_EXTENSIONS),
+                                 elem_id="upload")
+                example_button = gr.Button("Use the example clip", elem_id="example")
+                object_list = gr.HTML(objects_html(None), elem_id="object-list")
+                with gr.Accordion("Settings", open=False):
+                    sam_pick = gr.Dropdown(sam_choices, label="SAM model",
+                                           value=default_sam_name(torch.device(defaults.device))
+                                           or GRABCUT)
+                    deaot_pick = gr.Dropdown(deaot_choices, label="DeAOT model",
+                                             value=defaults.deaot if defaults.deaot in deaot_choices
+                                             else (deaot_choices[0] if deaot_choices else None),
+                                             allow_custom_value=True)
+                    sam_gap = gr.Number(defaults.sam_gap, precision=0,
+                                        label="Look for new objects every N frames (0: off)")
+                    memory = gr.Number(defaults.max_long_term, precision=0,
+                                       label="Long-term memory bound (frames, 0: unbounded)")
+                    device = gr.Dropdown(devices, value=defaults.device, label="Device")
+                    gr.Markdown(missing_note)
+                with gr.Row():
+                    track_button = gr.Button("Track", variant="primary", elem_id="track")
+                    stop_button = gr.Button("Stop", elem_id="stop")
+                result_video = gr.Video(label="Result", interactive=False, elem_id="result")
+                export_button = gr.Button("Export", elem_id="export")
+                downloads = gr.File(label="Downloads", file_count="multiple", interactive=False,
+                                    elem_id="downloads")
+
+        x_api, y_api = gr.Number(visible=False), gr.Number(visible=False)
+        mode_api = gr.Textbox(visible=False)
+        click_api = gr.Button(visible=False)
+        object_api = gr.Number(visible=False, precision=0)
+        remove_api = gr.Button(visible=False)
+
+        view_outputs = [state, frame_view, status, object_list, object_pick]
+        gpu = {"concurrency_id": "gpu", "concurrency_limit": gpu_concurrency}
+        upload.upload(load, [state, upload], view_outputs + [frame_slider], api_name="load_video")
+        example_button.click(load_example, [state], view_outputs + [frame_slider],
+                             api_name="load_example")
+        frame_slider.change(guarded(lambda s, f: f"Frame {f}."), [state, frame_slider],
+                            view_outputs, api_name="show_frame", trigger_mode="always_last")
+        frame_view.select(on_select, [state, frame_slider, mode], view_outputs,
+                          api_visibility="private", **gpu)
+        click_api.click(guarded(lambda s, f, x, y, m: s.click(f, float(x), float(y), m)),
+                        [state, frame_slider, x_api, y_api, mode_api], view_outputs,
+                        api_name="click", **gpu)
+        new_button.click(guarded(lambda s, f: f"Object {s.new_object()}: click on it."),
+                         [state, frame_slider], view_outputs, api_name="new_object")
+        undo_button.click(guarded(lambda s, f: "Undone." if s.undo() else "Nothing to undo."),
+                          [state, frame_slider], view_outputs, api_name="undo")
+        everything_button.click(
+            guarded(lambda s, f: f"Found objects {s.segment_everything(f)}."),
+            [state, frame_slider], view_outputs, api_name="segment_everything", **gpu)
+        object_pick.input(guarded(lambda s, f, o: s.select_object(int(o)) or f"Object {o}."),
+                          [state, frame_slider, object_pick], view_outputs,
+                          api_visibility="private")
+        remove_button.click(guarded(lambda s, f, o: s.remove_object(int(o)) or f"Removed {o}."),
+                            [state, frame_slider, object_pick], view_outputs,
+                            api_visibility="private")
+        remove_api.click(guarded(lambda s, f, o: s.remove_object(int(o)) or f"Removed {o}."),
+                         [state, frame_slider, object_api], view_outputs,
+                         api_name="remove_object")
+        for widget in (sam_pick, deaot_pick, sam_gap, memory, device):
+            widget.change(settings_changed, [state, sam_pick, deaot_pick, sam_gap, memory, device],
+                          [state, status], api_visibility="private")
+        track_button.click(track, [state, frame_slider],
+                           [state, frame_view, status, result_video], api_name="track", **gpu)
+        stop_button.click(stop, [state], [status], api_name="stop", concurrency_limit=None)
+        export_button.click(export, [state], [downloads, status], api_name="export")
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="ClickTrack web studio")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default local only)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="open a public gradio.live link")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--deaot", help="DeAOT model name or checkpoint path")
+    parser.add_argument("--sam", help="SAM model name or checkpoint path")
+    parser.add_argument("--max-upload-mb", type=int, default=500)
+    parser.add_argument("--gpu-concurrency", type=int, default=1,
+                        help="prompts and tracking runs at once")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    device = str(check_device(args.device))
+    sessions_root = Path(tempfile.mkdtemp(prefix="clicktrack-sessions-"))
+    atexit.register(shutil.rmtree, sessions_root, ignore_errors=True)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    defaults = Settings(sam=args.sam, deaot=args.deaot, device=device)
+    app = build_app(ModelCache(), sessions_root, defaults, devices, args.gpu_concurrency)
+    app.queue(default_concurrency_limit=8)
+    app.launch(server_name=args.host, server_port=args.port, share=args.share,
+               max_file_size=f"{args.max_upload_mb}mb", allowed_paths=[str(EXAMPLE_VIDEO)],
+               footer_links=["api"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The studio driven in a real browser: headless Chromium through Playwright."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DEMO_CLIP
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def _status(page) -> str:
+    return page.inner_text("#status")
+
+
+def _wait_status(page, text: str, timeout: float = 120) -> None:
+    page.wait_for_function(f"document.querySelector('#status').innerText.includes({text!r})",
+                           timeout=timeout * 1000)
+
+
+def _frame_pixels(page) -> np.ndarray:
+    source = page.get_attribute("#frame-view img", "src")
+    return np.asarray(Image.open(io.BytesIO(page.request.get(source).body())).convert("RGB"))
+
+
+def _click_frame(page, x: float, y: float, width: int, height: int) -> None:
+    image = page.locator("#frame-view img")
+    box = image.bounding_box()
+    image.click(position={"x": box["width"] * x / width, "y": box["height"] * y / height})
+
+
+def _go_to_frame(page, index: int) -> None:
+    field = page.locator("#frame-slider input[type=number]")
+    field.fill(str(index))
+    field.press("Enter")
+    _wait_status(page, f"Frame {index}.")
+
+
+def test_studio_flow(browser, app_url, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(app_url)
+
+    # 1. upload the demo clip: the first frame appears
+    page.set_input_files("#upload input[type=file]", str(DEMO_CLIP))
+    _wait_status(page, "Loaded bikes: 60 frames, 640x272")
+    before = _frame_pixels(page)
+
+    # 2. click the cyclist: its mask appears at once
+    _click_frame(page, 450, 130, 640, 272)
+    _wait_status(page, "object 1 on frame 0")
+    after = _frame_pixels(page)
+    assert np.abs(after[120:140, 440:460].astype(int) - before[120:140, 440:460]).mean() > 20
+    assert np.abs(after[200:260, 20:80].astype(int) - before[200:260, 20:80]).mean() < 3
+    assert "from frame 0" in page.inner_text("#object-list")
+
+    # 3. track, with frames per second and an ETA on the way
+    page.click("#track")
+    page.wait_for_function("document.body.innerText.includes('fps, ETA')", timeout=60000)
+    _wait_status(page, "Tracking done: 60 frames")
+
+    if os.environ.get("CLICKTRACK_SCREENSHOT"):  # refreshes assets/screenshot.png
+        page.screenshot(path=os.environ["CLICKTRACK_SCREENSHOT"], full_page=True)
+
+    # results can be scrubbed: a later frame shows its tracked mask
+    _go_to_frame(page, 45)
+    assert np.abs(_frame_pixels(page).astype(int) - after).mean() > 5
+
+    # 4. the result video plays in the page, 60 frames at 25 fps
+    page.wait_for_function("() => { const v = document.querySelector('#result video');"
+                           " return v && v.readyState >= 1 }", timeout=30000)
+    duration = page.evaluate("document.querySelector('#result video').duration")
+    assert duration == pytest.approx(60 / 25, abs=0.05)
+    page.evaluate("document.querySelector('#result video').muted = true;"
+                  "document.querySelector('#result video').play()")
+    page.wait_for_function("document.querySelector('#result video').currentTime > 0.3",
+                           timeout=30000)
+
+    # 5. on a middle frame, add the motorbike as a new object and re-track from there
+    _go_to_frame(page, 30)
+    page.click("#new-object")
+    _wait_status(page, "Object 2: click on it.")
+    page.check("#click-mode input[value='Box (2 clicks)']")
+    _click_frame(page, 530, 155, 640, 272)
+    _wait_status(page, "click the opposite corner")
+    _click_frame(page, 635, 268, 640, 272)
+    _wait_status(page, "object 2 on frame 30")
+    page.click("#track")
+    _wait_status(page, "Tracking done: 60 frames")
+
+    # 6. download the masks zip and check it
+    page.click("#export")
+    _wait_status(page, "Exports ready.")
+    link = page.locator("#downloads a[download='masks.zip']")
+    with page.expect_download() as download_info:
+        link.click()
+    path = tmp_path / "masks.zip"
+    download_info.value.save_as(path)
+    with zipfile.ZipFile(path) as archive:
+        names = sorted(archive.namelist())
+        assert names == [f"masks/{i:05d}.png" for i in range(60)]
+        frame_30 = np.asarray(Image.open(io.BytesIO(archive.read("masks/00030.png"))))
+        frame_0 = np.asarray(Image.open(io.BytesIO(archive.read("masks/00000.png"))))
+    assert frame_30.shape == (272, 640)
+    assert (frame_30 == 2).sum() > 1000 and set(np.unique(frame_30)) <= {0, 1, 2}
+    assert (frame_0 == 1).sum() > 1000
+    page.close()

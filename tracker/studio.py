@@ -1,0 +1,297 @@
+"""Interactive sessions of the web studio, independent of any UI toolkit.
+
+A :class:`StudioSession` owns one browser session's folder (the uploaded video, results and
+exports), its :class:`~tracker.session.Tracker` and the clicks being placed. The UI maps its
+widgets onto these methods; models come from a shared :class:`~tracker.models.ModelCache`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tracker.exports import export_results, zip_masks
+from tracker.models import ModelCache
+from tracker.overlay import draw_overlay, object_colour
+from tracker.segmenter import Prompt
+from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
+from tracker.video import IMAGE_EXTENSIONS, open_video
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
+                    ".flv", ".ts", ".gif")
+ACCEPTED_EXTENSIONS = VIDEO_EXTENSIONS + (".zip",)
+
+
+class StudioError(ValueError):
+    """A request the session cannot carry out, with a message for the user."""
+
+
+@dataclass
+class Settings:
+    """What the user chose in the settings panel."""
+
+    sam: str | None = None
+    deaot: str | None = None
+    sam_gap: int = 0
+    max_long_term: int | None = DEFAULT_MAX_LONG_TERM
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Tracking progress for display."""
+
+    done: int
+    total: int
+    fps: float
+
+    @property
+    def eta_seconds(self) -> float:
+        return (self.total - self.done) / self.fps if self.fps else float("inf")
+
+    def describe(self) -> str:
+        eta = f"{self.eta_seconds:.0f} s" if self.fps else "?"
+        return f"frame {self.done}/{self.total}, {self.fps:.1f} fps, ETA {eta}"
+
+
+class StudioSession:
+    """One user's work: a video, its objects, prompts, results and exports.
+
+    Args:
+        root: folder under which the session creates its own unique folder.
+        models: the process-wide model cache.
+        settings: initial settings.
+    """
+
+    def __init__(self, root: str | Path, models: ModelCache,
+                 settings: Settings | None = None) -> None:
+        self.folder = Path(root) / uuid.uuid4().hex
+        self.folder.mkdir(parents=True)
+        self.models = models
+        self.settings = settings or Settings()
+        self.tracker: Tracker | None = None
+        self.video_name = ""
+        self.current_object: int | None = None
+        self.box_corner: tuple[float, float] | None = None
+        self.clicks: dict[tuple[int, int], list[tuple[float, float, int]]] = {}
+        self.last_report: TrackingReport | None = None
+        self._stop = threading.Event()
+        self._busy = threading.Lock()
+
+    # ------------------------------------------------------------------ video
+    def load(self, upload: str | Path, display_name: str | None = None) -> None:
+        """Take an uploaded video or zip of frames (copied into the session folder under a
+        name of our own; the user's file name is only displayed)."""
+        upload = Path(upload)
+        suffix = upload.suffix.lower()
+        if suffix not in ACCEPTED_EXTENSIONS:
+            raise StudioError(f"{suffix or 'files without an extension'} cannot be loaded; "
+                              f"upload a video ({', '.join(VIDEO_EXTENSIONS)}) or a zip of "
+                              f"frames ({', '.join(IMAGE_EXTENSIONS)})")
+        with self._busy:
+            self._close_video()
+            for stale in self.folder.iterdir():
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+            target = self.folder / f"input{suffix}"
+            shutil.copyfile(upload, target)
+            video = open_video(target)
+            self.video_name = Path(display_name or upload.name).stem[:80]
+            # DeAOT is loaded at the first tracking run: prompting needs only the segmenter.
+            self.tracker = Tracker(video, self.folder / "work", None,
+                                   self.models.segmenter(self.settings.sam, self.settings.device),
+                                   max_long_term=self.settings.max_long_term)
+            self.current_object = None
+            self.box_corner = None
+            self.clicks = {}
+            self.last_report = None
+
+    def _require_video(self) -> Tracker:
+        if self.tracker is None:
+            raise StudioError("load a video first")
+        return self.tracker
+
+    @property
+    def num_frames(self) -> int:
+        return self.tracker.num_frames if self.tracker else 0
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Switch models or tracking options; takes effect for the next prompt or run."""
+        self.settings = settings
+        if self.tracker is not None:
+            self.tracker.segmenter = self.models.segmenter(settings.sam, settings.device)
+            self.tracker.sam_gap = settings.sam_gap
+            self.tracker.max_long_term = settings.max_long_term
+
+    # ---------------------------------------------------------------- prompts
+    def new_object(self) -> int:
+        """Start the next object; following clicks go to it."""
+        tracker = self._require_video()
+        self.current_object = tracker.new_object()
+        self.box_corner = None
+        return self.current_object
+
+    def select_object(self, object_id: int) -> None:
+        """Send following clicks to an existing object."""
+        if object_id not in self._require_video().objects:
+            raise StudioError(f"there is no object {object_id}")
+        self.current_object = object_id
+        self.box_corner = None
+
+    def click(self, frame: int, x: float, y: float, mode: str) -> str:
+        """A click on the frame. ``mode``: positive, negative or box (two clicks: corners).
+
+        Returns a status line for the user.
+        """
+        tracker = self._require_video()
+        width, height = tracker.video.info.width, tracker.video.info.height
+        if not (0 <= x < width and 0 <= y < height):
+            raise StudioError(f"click ({x:g}, {y:g}) lies outside the {width}x{height} frame")
+        if self.current_object is None:
+            self.new_object()
+        object_id = self.current_object
+        if mode == "box":
+            if self.box_corner is None:
+                self.box_corner = (x, y)
+                return f"box for object {object_id}: click the opposite corner"
+            (x0, y0), self.box_corner = self.box_corner, None
+            box = (min(x0, x), min(y0, y), max(x0, x) + 1, max(y0, y) + 1)
+            prompt = Prompt(box=box)
+        elif mode in ("positive", "negative"):
+            prompt = Prompt(((x, y),), (1 if mode == "positive" else 0,))
+        else:
+            raise StudioError(f"unknown click mode {mode!r}")
+        self._check_idle()
+        with self._busy:
+            outcome = tracker.prompt(frame, object_id, prompt)
+        self.clicks.setdefault((frame, object_id), []).extend(
+            (px, py, lab) for (px, py), lab in zip(prompt.points, prompt.labels))
+        return (f"object {object_id} on frame {frame}: {int(outcome.result.mask.sum())} px "
+                f"({outcome.result.segmenter})")
+
+    def segment_everything(self, frame: int) -> list[int]:
+        tracker = self._require_video()
+        self._check_idle()
+        with self._busy:
+            return tracker.segment_everything(frame)
+
+    def undo(self) -> bool:
+        self._check_idle()
+        return self._require_video().undo()
+
+    def remove_object(self, object_id: int) -> None:
+        self._check_idle()
+        tracker = self._require_video()
+        if object_id not in tracker.objects:
+            raise StudioError(f"there is no object {object_id}")
+        tracker.remove_object(object_id)
+        if self.current_object == object_id:
+            self.current_object = None
+
+    def objects(self) -> list[tuple[int, str, str]]:
+        """(id, hex colour, description) of every object."""
+        if self.tracker is None:
+            return []
+        rows = []
+        for object_id, info in sorted(self.tracker.objects.items()):
+            colour = "#%02x%02x%02x" % object_colour(object_id)
+            rows.append((object_id, colour, f"from frame {info.first_frame} ({info.source}"
+                         + (f", {info.segmenter})" if info.segmenter else ")")))
+        return rows
+
+    # ---------------------------------------------------------------- display
+    def render(self, frame: int) -> np.ndarray:
+        """Frame with its current labels and the current object's clicks drawn."""
+        tracker = self._require_video()
+        frame = int(np.clip(frame, 0, tracker.num_frames - 1))
+        image = draw_overlay(tracker.frame(frame), tracker.labels(frame))
+        marks = self.clicks.get((frame, self.current_object), []) \
+            if self.current_object is not None else []
+        radius = max(3, min(image.shape[:2]) // 80)
+        for x, y, label in marks:
+            colour = (40, 220, 40) if label else (230, 40, 40)
+            cv2.circle(image, (int(x), int(y)), radius + 2, (255, 255, 255), -1)
+            cv2.circle(image, (int(x), int(y)), radius, colour, -1)
+        if self.box_corner is not None:
+            cv2.drawMarker(image, tuple(int(v) for v in self.box_corner), (255, 255, 0),
+                           cv2.MARKER_CROSS, 4 * radius, 2)
+        return image
+
+    # ---------------------------------------------------------------- tracking
+    def stop(self) -> None:
+        """Ask a running tracking run to stop after the current frame."""
+        self._stop.set()
+
+    def _check_idle(self) -> None:
+        if self._busy.locked():
+            raise StudioError("tracking is running; stop it or wait for it to finish")
+
+    def track(self, on_progress: Callable[[Progress], None] | None = None) -> TrackingReport:
+        """Track from the last edited frame (both directions), then write overlay.mp4."""
+        tracker = self._require_video()
+        if not self._busy.acquire(blocking=False):
+            raise StudioError("tracking is already running")
+        try:
+            self._stop.clear()
+            tracker.model = self.models.deaot(self.settings.deaot, self.settings.device)
+            began = time.perf_counter()
+
+            def progress(done: int, total: int) -> None:
+                if on_progress is not None:
+                    elapsed = time.perf_counter() - began
+                    on_progress(Progress(done, total, done / elapsed if elapsed else 0.0))
+
+            report = tracker.track(on_progress=progress, should_stop=self._stop.is_set)
+            self.last_report = report
+            self.export_overlay()
+            return report
+        finally:
+            self._busy.release()
+
+    # ----------------------------------------------------------------- exports
+    @property
+    def exports_folder(self) -> Path:
+        return self.folder / "exports"
+
+    def export_overlay(self) -> dict[str, Path]:
+        """Write overlay.mp4, annotations.json and objects.json from the current results."""
+        tracker = self._require_video()
+        objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
+                          "segmenter": o.segmenter} for o in tracker.objects.values()}
+        return export_results(tracker.video, tracker.masks, self.exports_folder, objects)
+
+    def export(self) -> dict[str, Path]:
+        """All downloads: overlay.mp4, annotations.json, objects.json (written by the last
+        tracking run) and masks.zip."""
+        tracker = self._require_video()
+        names = {"overlay": "overlay.mp4", "annotations": "annotations.json",
+                 "objects": "objects.json"}
+        paths = {key: self.exports_folder / name for key, name in names.items()}
+        if not all(p.exists() for p in paths.values()):
+            raise StudioError("nothing to export yet: track first")
+        paths["masks"] = zip_masks(tracker.masks, self.exports_folder / "masks.zip")
+        return paths
+
+    # ------------------------------------------------------------------ end
+    def _close_video(self) -> None:
+        if self.tracker is not None:
+            self.tracker.video.close()
+            self.tracker = None
+
+    def close(self) -> None:
+        """Stop work and delete the session's folder."""
+        self._stop.set()
+        with self._busy:
+            self._close_video()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        logger.info("session %s closed", self.folder.name)
