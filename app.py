@@ -32,6 +32,7 @@ EXAMPLE_VIDEO = ROOT / "assets" / "bikes.mp4"
 SESSION_TTL_S = 3 * 3600
 MODES = {"Positive click": "positive", "Negative click": "negative", "Box (2 clicks)": "box"}
 GRABCUT = "GrabCut (no SAM weights)"
+PRECISIONS = {"Fast (auto)": "auto", "Exact (fp32, official)": "fp32"}
 
 
 def model_choices(device: str) -> tuple[list[str], list[str], str]:
@@ -142,11 +143,12 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         files = [paths["overlay"], paths["masks"], paths["annotations"], paths["objects"]]
         return [str(p) for p in files], "Exports ready."
 
-    def settings_changed(session, sam, deaot, sam_gap, memory, device):
+    def settings_changed(session, sam, deaot, sam_gap, memory, device, precision):
         session = ensure(session)
         settings = Settings(sam="grabcut" if sam == GRABCUT else sam, deaot=deaot or None,
                             sam_gap=int(sam_gap or 0),
-                            max_long_term=int(memory) if memory else None, device=device)
+                            max_long_term=int(memory) if memory else None, device=device,
+                            precision=PRECISIONS[precision])
         try:
             session.apply_settings(settings)
         except (ValueError, FileNotFoundError) as error:
@@ -193,6 +195,8 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
                     memory = gr.Number(defaults.max_long_term, precision=0,
                                        label="Long-term memory bound (frames, 0: unbounded)")
                     device = gr.Dropdown(devices, value=defaults.device, label="Device")
+                    precision = gr.Dropdown(list(PRECISIONS), value="Fast (auto)",
+                                            label="Precision")
                     gr.Markdown(missing_note)
                 with gr.Row():
                     track_button = gr.Button("Track", variant="primary", elem_id="track")
@@ -236,8 +240,9 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         remove_api.click(guarded(lambda s, f, o: s.remove_object(int(o)) or f"Removed {o}."),
                          [state, frame_slider, object_api], view_outputs,
                          api_name="remove_object")
-        for widget in (sam_pick, deaot_pick, sam_gap, memory, device):
-            widget.change(settings_changed, [state, sam_pick, deaot_pick, sam_gap, memory, device],
+        for widget in (sam_pick, deaot_pick, sam_gap, memory, device, precision):
+            widget.change(settings_changed,
+                          [state, sam_pick, deaot_pick, sam_gap, memory, device, precision],
                           [state, status], api_visibility="private")
         track_button.click(track, [state, frame_slider],
                            [state, frame_view, status, result_video], api_name="track", **gpu)

@@ -25,11 +25,14 @@ class ObjectGroup:
         long_term_gap: a propagated frame enters long-term memory when at least this many
             frames have passed since the last one that did.
         max_long_term: bound of the long-term memory (``None``: unbounded).
+        attention_dtype: precision of attention and of the stored memories (default: that
+            of the computed keys and values).
     """
 
     def __init__(self, model: DeAOT, first_id: int, long_term_gap: int,
-                 max_long_term: int | None) -> None:
+                 max_long_term: int | None, attention_dtype: torch.dtype | None = None) -> None:
         self.model = model
+        self.attention_dtype = attention_dtype
         self.first_id = first_id
         self.capacity = model.config.max_objects
         self.long_term_gap = long_term_gap
@@ -56,9 +59,10 @@ class ObjectGroup:
     def add_reference(self, frame: EncodedFrame, labels: torch.Tensor) -> None:
         """Store an annotated frame (labels (h, w) at input size) as a reference."""
         id_emb = self.identity_embedding(labels)
-        _, tokens, values = self.model.propagate(frame, id_emb=id_emb)
+        _, tokens, values = self.model.propagate(frame, id_emb=id_emb,
+                                                 attention_dtype=self.attention_dtype)
         assert values is not None
-        keys = [t.key for t in tokens]
+        keys, values = self._stored([t.key for t in tokens], values)
         self.long_term.add(keys, values, self.frame_step, annotated=True)
         self.last_long_term_step = self.frame_step
         self.short_term = ShortTermMemory(keys, values)
@@ -73,7 +77,8 @@ class ObjectGroup:
         assert self.short_term is not None, "group has no reference frame"
         self.frame_step += 1
         memories = layer_memories(self.long_term, self.short_term)
-        output, tokens, _ = self.model.propagate(frame, memories=memories)
+        output, tokens, _ = self.model.propagate(frame, memories=memories,
+                                                 attention_dtype=self.attention_dtype)
         logits = self.model.decode(output, frame)
         logits[:, self.num_objects + 1:] = UNUSED_LOGIT
         return logits, tokens
@@ -82,9 +87,18 @@ class ObjectGroup:
         """Make the last propagated frame, with labels (h, w), the short-term memory and
         add it to the long-term memory if the gap has passed."""
         id_emb = self.identity_embedding(labels)
-        keys = [t.key for t in tokens]
-        values = [layer.memory_value(t, id_emb) for layer, t in zip(self.model.LSTT.layers, tokens)]
+        keys, values = self._stored(
+            [t.key for t in tokens],
+            [layer.memory_value(t, id_emb) for layer, t in zip(self.model.LSTT.layers, tokens)])
         self.short_term = ShortTermMemory(keys, values)
         if self.frame_step - self.last_long_term_step >= self.long_term_gap:
             self.long_term.add(keys, values, self.frame_step, annotated=False)
             self.last_long_term_step = self.frame_step
+
+    def _stored(self, keys: list[torch.Tensor], values: list[torch.Tensor]
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Keys and values in the dtype the memories keep."""
+        if self.attention_dtype is None:
+            return keys, values
+        return ([k.to(self.attention_dtype) for k in keys],
+                [v.to(self.attention_dtype) for v in values])

@@ -25,6 +25,7 @@ import torch
 from aot.model.deaot import DeAOT, EncodedFrame
 from aot.model.propagation import LayerTokens
 from aot.object_group import ObjectGroup
+from aot.precision import resolve_precision
 from aot.preprocess import check_frame, network_input_size, preprocess_frame, resize_labels
 
 logger = logging.getLogger(__name__)
@@ -36,15 +37,33 @@ _PROB_CLAMP = 1e-5
 class StepOutput:
     """Prediction for one frame.
 
+    On CUDA the label map is copied to pinned host memory asynchronously: :attr:`labels`
+    waits for that copy only when read, so reading frame t's labels after starting frame
+    t + 1 overlaps the copy with the next frame's work.
+
     Attributes:
-        labels: (H, W) uint8 object ids, 0 = background.
         num_objects: N, the number of object ids in use.
     """
 
-    def __init__(self, labels: np.ndarray, logits: torch.Tensor, num_objects: int) -> None:
-        self.labels = labels
+    def __init__(self, labels: torch.Tensor, logits: torch.Tensor, num_objects: int) -> None:
         self.num_objects = num_objects
         self._logits = logits
+        self._ready: torch.cuda.Event | None = None
+        if labels.is_cuda:
+            self._host = torch.empty(labels.shape, dtype=torch.uint8, pin_memory=True)
+            self._host.copy_(labels, non_blocking=True)
+            self._ready = torch.cuda.Event()
+            self._ready.record()
+        else:
+            self._host = labels.to(torch.uint8)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(H, W) uint8 object ids, 0 = background."""
+        if self._ready is not None:
+            self._ready.synchronize()
+            self._ready = None
+        return self._host.numpy()
 
     @property
     def probs(self) -> torch.Tensor:
@@ -85,10 +104,12 @@ class Propagator:
         long_term_gap: frames between long-term memory additions; default: the variant's.
         max_long_term: bound of the long-term memory in frames; ``None`` (default) is
             unbounded as in the official code. Annotated frames are never evicted.
+        precision: ``fp32`` (default, the official numerics), ``bf16-attention``, ``bf16``,
+            ``fp16`` or ``auto`` (the fast path for the device); see :mod:`aot.precision`.
     """
 
     def __init__(self, model: DeAOT, long_term_gap: int | None = None,
-                 max_long_term: int | None = None) -> None:
+                 max_long_term: int | None = None, precision: str = "fp32") -> None:
         if long_term_gap is not None and long_term_gap < 1:
             raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
         if max_long_term is not None and max_long_term < 1:
@@ -97,6 +118,8 @@ class Propagator:
         self.long_term_gap = long_term_gap or model.config.long_term_gap
         self.max_long_term = max_long_term
         self.device = next(model.parameters()).device
+        self.policy = resolve_precision(precision, self.device)
+        self.precision = self.policy.name
         self.reset()
 
     def reset(self) -> None:
@@ -135,8 +158,9 @@ class Propagator:
             raise ValueError("the mask holds no object (all pixels are 0)")
         self._set_object_count(total)
         input_labels = resize_labels(labels.to(self.device), self.input_size)
-        for group in self.groups:
-            group.add_reference(encoded, input_labels)
+        with self.policy.autocast(self.device):
+            for group in self.groups:
+                group.add_reference(encoded, input_labels)
 
     @torch.inference_mode()
     def step(self, frame: np.ndarray) -> StepOutput:
@@ -148,24 +172,38 @@ class Propagator:
         encoded = self._encode(frame)
         group_logits, group_tokens = [], []
         for group in self.groups:
-            logits, tokens = group.propagate(encoded)
+            with self.policy.autocast(self.device):
+                logits, tokens = group.propagate(encoded)
             if len(self.groups) == 1:  # channels of unused ids would get probability 0
                 logits = logits[:, : self.num_objects + 1]
-            group_logits.append(self.model.upsample_logits(logits.contiguous(),
+            group_logits.append(self.model.upsample_logits(logits.float().contiguous(),
                                                            self.frame_size)[0])
             group_tokens.append(tokens)
         merged = merge_group_logits(group_logits)
-        labels = merged.permute(1, 2, 0).contiguous().argmax(dim=-1)
+        labels = merged.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
         self._pending = _PendingUpdate(frame, encoded, group_tokens,
                                        resize_labels(labels, self.input_size))
-        labels_np = labels.to(device="cpu", dtype=torch.uint8).numpy()
-        return StepOutput(labels_np, merged, self.num_objects)
+        return StepOutput(labels, merged, self.num_objects)
+
+    def set_pending_labels(self, labels: np.ndarray) -> None:
+        """Remember the frame just returned by :meth:`step` with ``labels`` ((H, W) ids)
+        instead of its prediction, without making it a reference (teacher forcing)."""
+        if self._pending is None:
+            raise RuntimeError("no stepped frame is waiting for its memory update")
+        mask = self._check_mask(labels, self.frame_size)
+        self._pending.labels = resize_labels(mask.to(self.device), self.input_size)
+
+    @torch.inference_mode()
+    def flush(self) -> None:
+        """Apply the pending memory update of the last stepped frame now."""
+        self._commit_pending()
 
     def _commit_pending(self) -> None:
         if self._pending is None:
             return
-        for group, tokens in zip(self.groups, self._pending.tokens):
-            group.update_memory(tokens, self._pending.labels)
+        with self.policy.autocast(self.device):
+            for group, tokens in zip(self.groups, self._pending.tokens):
+                group.update_memory(tokens, self._pending.labels)
         self._pending = None
 
     def _encode(self, frame: np.ndarray) -> EncodedFrame:
@@ -177,14 +215,15 @@ class Propagator:
             raise ValueError(f"frame size {size[1]}x{size[0]} differs from the video's "
                              f"{self.frame_size[1]}x{self.frame_size[0]}")
         image = preprocess_frame(frame, self.input_size).to(self.device)
-        return self.model.encode_image(image)
+        with self.policy.autocast(self.device):
+            return self.model.encode_image(image)
 
     def _set_object_count(self, total: int) -> None:
         needed = max(math.ceil(total / self.model.config.max_objects), 1)
         while len(self.groups) < needed:
             first_id = len(self.groups) * self.model.config.max_objects + 1
             self.groups.append(ObjectGroup(self.model, first_id, self.long_term_gap,
-                                           self.max_long_term))
+                                           self.max_long_term, self.policy.attention_dtype))
         self.num_objects = total
         for group in self.groups:
             group.set_object_count(total)

@@ -11,7 +11,7 @@ import torch
 from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
 from aot.synthetic import synthetic_model_state
-from reference_data import load_case
+from aot.reference import load_case
 
 
 def synthetic_model(variant: str = "deaott", seed: int = 0) -> DeAOT:

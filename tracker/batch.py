@@ -74,7 +74,8 @@ def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
                 sam: str | None = None, device: str = "cpu", sam_gap: int = 0,
                 max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                 long_term_gap: int | None = None, min_area: int = 200,
-                models: ModelCache | None = None, skip_finished: bool = True,
+                precision: str = "auto", models: ModelCache | None = None,
+                skip_finished: bool = True,
                 on_progress: Callable[[int, int], None] | None = None) -> VideoResult:
     """Track one video from a first-frame mask or a prompts file and export the results.
 
@@ -90,6 +91,7 @@ def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
         max_long_term: bound of DeAOT's long-term memory in frames.
         long_term_gap: frames between long-term memory additions.
         min_area: smallest new object in pixels.
+        precision: DeAOT's precision: auto (the device's fast path) or fp32 (official).
         models: a cache to share loaded models across videos.
         skip_finished: return at once if the output holds a completed run.
         on_progress: called with (frames done, frames in total) while tracking.
@@ -119,7 +121,8 @@ def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
             else models.segmenter("grabcut", device)
         write_json(out / STATUS_FILE, {"input": str(path.resolve()), "complete": False})
         tracker = Tracker(video, out, model, segmenter, sam_gap=sam_gap, min_area=min_area,
-                          max_long_term=max_long_term, long_term_gap=long_term_gap)
+                          max_long_term=max_long_term, long_term_gap=long_term_gap,
+                          precision=precision)
         tracker.masks.clear()
         if labels is not None:
             tracker.set_labels(0, labels)
@@ -135,5 +138,6 @@ def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
                                    "frames": result.frames, "objects": result.objects,
                                    "seconds": round(result.seconds, 2),
                                    "segmenter": segmenter.name,
-                                   "deaot": model.config.name})
+                                   "deaot": model.config.name,
+                                   "precision": precision})
     return result

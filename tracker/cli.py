@@ -38,7 +38,7 @@ def _track(args: argparse.Namespace) -> int:
                     source, args.out, mask=args.mask, prompts=args.prompts, deaot=args.deaot,
                     sam=args.sam, device=args.device, sam_gap=args.sam_gap,
                     max_long_term=args.max_long_term or None, min_area=args.min_area,
-                    models=models, skip_finished=not args.force, on_progress=progress)
+                    precision=args.precision, models=models, skip_finished=not args.force, on_progress=progress)
             except (ValueError, OSError, RuntimeError) as error:
                 failures += 1
                 message = str(error).removeprefix(f"{Path(source).name}: ")
@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--max-long-term", type=int, default=10,
                        help="frames in DeAOT's long-term memory (0: unbounded)")
     track.add_argument("--min-area", type=int, default=200, help="smallest new object (px)")
+    track.add_argument("--precision", default="auto",
+                       choices=["auto", "fp32", "bf16-attention", "bf16", "fp16"],
+                       help="DeAOT precision: auto = the device's fast path, fp32 = official")
     track.add_argument("--force", action="store_true", help="redo finished videos")
     track.set_defaults(run=_track)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aot import DeAOT, Propagator
+from aot import DeAOT, Propagator, StepOutput
 from tracker.discovery import find_new_objects
 from tracker.masks import MaskStore
 from tracker.segmenter import Prompt, PromptError, Segmenter, SegmentResult
@@ -102,12 +102,14 @@ class Tracker:
         min_area: smallest new object, in pixels.
         max_long_term: bound of DeAOT's long-term memory in frames (``None``: unbounded).
         long_term_gap: frames between long-term memory additions (default: the variant's).
+        precision: DeAOT's precision (see :mod:`aot.precision`); ``auto`` is the fast path
+            of the device, ``fp32`` the official numerics.
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
                  segmenter: Segmenter, sam_gap: int = 0, min_area: int = 200,
                  max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
-                 long_term_gap: int | None = None) -> None:
+                 long_term_gap: int | None = None, precision: str = "auto") -> None:
         if sam_gap < 0:
             raise ValueError(f"sam_gap must be 0 (off) or positive, got {sam_gap}")
         if sam_gap and not segmenter.can_segment_everything:
@@ -121,6 +123,7 @@ class Tracker:
         self.min_area = min_area
         self.max_long_term = max_long_term
         self.long_term_gap = long_term_gap
+        self.precision = precision
         self._state = _State({}, {}, {}, set(), 1, None)
         self._history: list[_State] = []
         self._cached_frame: tuple[int, np.ndarray] | None = None
@@ -319,25 +322,38 @@ class Tracker:
                   should_stop: Callable[[], bool] | None) -> None:
         forward = frames.step > 0
         propagator = Propagator(self.model, long_term_gap=self.long_term_gap,
-                                max_long_term=self.max_long_term)
+                                max_long_term=self.max_long_term, precision=self.precision)
         propagator.add_reference(self.video.read(start), self.labels(start))
         stream = (self.video.frames(frames.start, frames.stop) if forward
                   else self.video.frames_backward(frames.start, frames.stop))
-        for index, image in stream:
-            if should_stop is not None and should_stop():
-                report.cancelled = True
-                return
-            labels = propagator.step(image).labels
-            annotation = self._state.annotations.get(index)
-            if annotation is not None:
-                labels = self._merge_annotation(annotation, labels)
-                propagator.add_reference(image, labels)
-            elif forward and self.sam_gap and (index - start) % self.sam_gap == 0:
-                labels = self._discover(index, image, labels, propagator, report)
+        waiting: tuple[int, StepOutput] | None = None  # labels not yet read back
+
+        def store(index: int, labels: np.ndarray) -> None:
             self.masks.write(index, self._without_removed(labels))
             report.frames += 1
             if on_progress is not None:
                 on_progress(report.frames, total)
+
+        for index, image in stream:
+            if should_stop is not None and should_stop():
+                report.cancelled = True
+                break
+            output = propagator.step(image)
+            if waiting is not None:  # read frame t-1 back while frame t computes
+                store(waiting[0], waiting[1].labels)
+                waiting = None
+            annotation = self._state.annotations.get(index)
+            if annotation is not None:
+                labels = self._merge_annotation(annotation, output.labels)
+                propagator.add_reference(image, labels)
+            elif forward and self.sam_gap and (index - start) % self.sam_gap == 0:
+                labels = self._discover(index, image, output.labels, propagator, report)
+            else:
+                waiting = (index, output)
+                continue
+            store(index, labels)
+        if waiting is not None:
+            store(waiting[0], waiting[1].labels)
 
     @staticmethod
     def _merge_annotation(annotation: Annotation, predicted: np.ndarray) -> np.ndarray:

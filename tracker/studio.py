@@ -46,6 +46,7 @@ class Settings:
     sam_gap: int = 0
     max_long_term: int | None = DEFAULT_MAX_LONG_TERM
     device: str = "cpu"
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ class StudioSession:
             # DeAOT is loaded at the first tracking run: prompting needs only the segmenter.
             self.tracker = Tracker(video, self.folder / "work", None,
                                    self.models.segmenter(self.settings.sam, self.settings.device),
-                                   max_long_term=self.settings.max_long_term)
+                                   max_long_term=self.settings.max_long_term,
+                                   precision=self.settings.precision)
             self.current_object = None
             self.box_corner = None
             self.clicks = {}
@@ -132,6 +134,7 @@ class StudioSession:
             self.tracker.segmenter = self.models.segmenter(settings.sam, settings.device)
             self.tracker.sam_gap = settings.sam_gap
             self.tracker.max_long_term = settings.max_long_term
+            self.tracker.precision = settings.precision
 
     # ---------------------------------------------------------------- prompts
     def new_object(self) -> int:

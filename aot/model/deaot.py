@@ -70,10 +70,10 @@ class DeAOT(nn.Module):
         return self.id_norm(emb.permute(0, 2, 3, 1).flatten(1, 2))
 
     def propagate(self, frame: EncodedFrame, memories: list[LayerMemory] | None = None,
-                  id_emb: torch.Tensor | None = None
+                  id_emb: torch.Tensor | None = None, attention_dtype: torch.dtype | None = None
                   ) -> tuple[torch.Tensor, list[LayerTokens], list[torch.Tensor] | None]:
         """Run the LSTT on a frame; see :meth:`DualBranchPropagation.forward`."""
-        return self.LSTT(frame.tokens, frame.size, memories, id_emb)
+        return self.LSTT(frame.tokens, frame.size, memories, id_emb, attention_dtype)
 
     def decode(self, output: torch.Tensor, frame: EncodedFrame) -> torch.Tensor:
         """(B, L, 2C) LSTT output -> (B, max_objects + 1, H/4, W/4) identity logits."""

@@ -32,10 +32,45 @@ class DepthwiseConv(nn.Module):
         return self.conv(grid).permute(0, 2, 3, 1).reshape(b, -1, c)
 
 
-def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """Softmax attention. query (B, L, Ck) already scaled, key (B, M, Ck), value (B, M, Cv)
-    -> (B, L, Cv)."""
-    return torch.bmm(torch.bmm(query, key.transpose(1, 2)).softmax(dim=-1), value)
+#: On CUDA, values are split into heads of this width that share the query and key, so that
+#: fused attention kernels (which cap the value width) apply; the result is the same.
+VALUE_HEAD = 128
+
+
+def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+              dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Softmax attention with one query/key head and wide values.
+
+    Args:
+        query: (B, L, Ck), already scaled by 1 / sqrt(Ck).
+        key: (B, M, Ck).
+        value: (B, M, Cv).
+        dtype: precision of the two products (default: the inputs'); the softmax is always
+            computed in float32.
+
+    Returns:
+        (B, L, Cv) in the query's dtype.
+    """
+    out_dtype = query.dtype
+    if dtype is not None:
+        query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
+    if query.is_cuda and value.shape[-1] % VALUE_HEAD == 0:
+        return _fused_attention(query, key, value).to(out_dtype)
+    scores = torch.bmm(query, key.transpose(1, 2).to(query.dtype))
+    weights = scores.softmax(dim=-1, dtype=torch.float32).to(value.dtype)
+    return torch.bmm(weights, value).to(out_dtype)
+
+
+def _fused_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """:func:`attention` through ``scaled_dot_product_attention``, values split into heads."""
+    b, length, _ = query.shape
+    heads = value.shape[-1] // VALUE_HEAD
+    dtype = value.dtype
+    q = query.to(dtype).unsqueeze(1).expand(b, heads, length, -1)
+    k = key.to(dtype).unsqueeze(1).expand(b, heads, key.shape[1], -1)
+    v = value.view(b, -1, heads, VALUE_HEAD).transpose(1, 2)
+    out = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+    return out.transpose(1, 2).reshape(b, length, -1)
 
 
 class GatedPropagation(nn.Module):
@@ -54,10 +89,11 @@ class GatedPropagation(nn.Module):
         self.projection = nn.Linear(value_dim, out_dim)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                gate: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+                gate: torch.Tensor, size: tuple[int, int],
+                attention_dtype: torch.dtype | None = None) -> torch.Tensor:
         """query (B, L, Ck), key (B, M, Ck), value (B, M, Cv), gate (B, L, Cv)
-        -> (B, L, out_dim)."""
-        out = attention(query * self.scale, key, value)
+        -> (B, L, out_dim); ``attention_dtype``: precision of the attention products."""
+        out = attention(query * self.scale, key, value, attention_dtype)
         return self.projection(self.dw_conv(out * gate, size))
 
 
@@ -77,13 +113,14 @@ class LocalGatedPropagation(nn.Module):
         self.projection = nn.Linear(value_dim, out_dim)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                gate: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+                gate: torch.Tensor, size: tuple[int, int],
+                attention_dtype: torch.dtype | None = None) -> torch.Tensor:
         """query (B, L, Ck), key (B, L, Ck), value (B, L, Cv), gate (B, L, Cv)
         -> (B, L, out_dim); key and value lie on the same (h, w) grid as the query."""
         weight = self.relative_emb_k.weight.flatten(1)
         relative_bias = F.linear(query, weight, self.relative_emb_k.bias)
         out = local_window_attention(query * self.scale, key, value, relative_bias, size,
-                                     radius=self.radius)
+                                     radius=self.radius, dtype=attention_dtype)
         return self.projection(self.dw_conv(out * gate, size))
 
 
@@ -106,11 +143,12 @@ class SelfGatedPropagation(nn.Module):
         self.dw_conv = DepthwiseConv(value_dim)
         self.projection = nn.Linear(value_dim, in_dim)
 
-    def forward(self, tokens: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, size: tuple[int, int],
+                attention_dtype: torch.dtype | None = None) -> torch.Tensor:
         """(B, L, in_dim) -> (B, L, in_dim)."""
         visual, identity = tokens.chunk(2, dim=-1)
         qk = self.linear_QK(tokens)
         value = F.silu(torch.cat([self.linear_V1(visual), self.linear_V2(identity)], dim=-1))
         gate = F.silu(torch.cat([self.linear_U1(visual), self.linear_U2(identity)], dim=-1))
-        out = attention(qk * self.scale, qk, value)
+        out = attention(qk * self.scale, qk, value, attention_dtype)
         return self.projection(self.dw_conv(out * gate, size))

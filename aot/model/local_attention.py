@@ -82,7 +82,8 @@ def _untile(x: torch.Tensor, tile: int, tiles: tuple[int, int], h: int, w: int) 
 
 def local_window_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                            relative_bias: torch.Tensor, size: tuple[int, int],
-                           radius: int = 7, tile: int = 8) -> torch.Tensor:
+                           radius: int = 7, tile: int = 8,
+                           dtype: torch.dtype | None = None) -> torch.Tensor:
     """Softmax attention of every token to the (2r + 1)^2 keys around it.
 
     Args:
@@ -94,11 +95,18 @@ def local_window_attention(query: torch.Tensor, key: torch.Tensor, value: torch.
         size: the grid (h, w).
         radius: window radius r (7 for a 15x15 window).
         tile: side of the query tiles.
+        dtype: precision of the two products (default: the inputs'); the scores' bias and
+            the softmax stay float32.
 
     Returns:
-        (B, L, Cv) attended values. Window positions outside the image get zero weight.
+        (B, L, Cv) attended values in the query's dtype. Window positions outside the image
+        get zero weight.
     """
     h, w = size
+    out_dtype = query.dtype
+    relative_bias = relative_bias.float()  # holds MASKED_SCORE, beyond float16's range
+    if dtype is not None:
+        query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
     b = query.shape[0]
     tiles = (-(-h // tile), -(-w // tile))
     offset_index, outside = _tile_layout(h, w, tile, radius, query.device)
@@ -111,10 +119,11 @@ def local_window_attention(query: torch.Tensor, key: torch.Tensor, value: torch.
     index = offset_index.expand(b, bias.shape[1], -1, -1)
     bias = torch.gather(bias, 3, index) + outside.to(bias.dtype)
 
-    scores = torch.baddbmm(bias.flatten(0, 1), q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2))
-    attn = scores.softmax(dim=-1)
+    scores = torch.bmm(q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2).to(q.dtype))
+    scores = scores.float() + bias.flatten(0, 1)
+    attn = scores.softmax(dim=-1).to(v.dtype)
     out = torch.bmm(attn, v.flatten(0, 1)).view(b, -1, tile * tile, v.shape[-1])
-    return _untile(out, tile, tiles, h, w)
+    return _untile(out, tile, tiles, h, w).to(out_dtype)
 
 
 def dense_window_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,

@@ -110,7 +110,7 @@ class GatedPropagationLayer(nn.Module):
 
     def forward(self, visual: torch.Tensor, identity: torch.Tensor | None,
                 size: tuple[int, int], memory: LayerMemory | None = None,
-                id_emb: torch.Tensor | None = None
+                id_emb: torch.Tensor | None = None, attention_dtype: torch.dtype | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, LayerTokens, torch.Tensor | None]:
         """Propagate one frame.
 
@@ -121,6 +121,7 @@ class GatedPropagationLayer(nn.Module):
             memory: the memories to attend to (propagation mode), or
             id_emb: (B, L, C) identity embedding of this frame's labels (reference mode:
                 the frame attends to itself).
+            attention_dtype: precision of the attention products (default: the inputs').
 
         Returns:
             visual (B, L, C), identity (B, L, C), this frame's :class:`LayerTokens`, and in
@@ -144,13 +145,15 @@ class GatedPropagationLayer(nn.Module):
             memory = LayerMemory(key, reference_value, key, reference_value)
         assert memory is not None, "either memory or id_emb is required"
 
-        out = (self.long_term_attn(key, memory.long_key, memory.long_value, gate, size)
-               + self.short_term_attn(key, memory.short_key, memory.short_value, gate, size))
+        out = (self.long_term_attn(key, memory.long_key, memory.long_value, gate, size,
+                                   attention_dtype)
+               + self.short_term_attn(key, memory.short_key, memory.short_value, gate, size,
+                                      attention_dtype))
         visual = visual + out[..., :self.dim]
         identity = out[..., self.dim:] if identity is None else identity + out[..., self.dim:]
 
         joint = torch.cat([self.norm2(visual), self.id_norm2(identity)], dim=-1)
-        out = self.self_attn(joint, size)
+        out = self.self_attn(joint, size, attention_dtype)
         return visual + out[..., :self.dim], identity + out[..., self.dim:], tokens, reference_value
 
 
@@ -165,7 +168,8 @@ class DualBranchPropagation(nn.Module):
         self.decoder_norms = nn.ModuleList([TokenGroupNorm(2 * config.model_dim, groups=2)])
 
     def forward(self, tokens: torch.Tensor, size: tuple[int, int],
-                memories: list[LayerMemory] | None = None, id_emb: torch.Tensor | None = None
+                memories: list[LayerMemory] | None = None, id_emb: torch.Tensor | None = None,
+                attention_dtype: torch.dtype | None = None
                 ) -> tuple[torch.Tensor, list[LayerTokens], list[torch.Tensor] | None]:
         """Propagate one frame through all layers.
 
@@ -174,6 +178,7 @@ class DualBranchPropagation(nn.Module):
             size: token grid (h, w).
             memories: one :class:`LayerMemory` per layer (propagation mode), or
             id_emb: (B, L, C) identity embedding of the frame's labels (reference mode).
+            attention_dtype: precision of the attention products (default: the inputs').
 
         Returns:
             the normalised joint output (B, L, 2C), the per-layer :class:`LayerTokens`, and
@@ -183,7 +188,8 @@ class DualBranchPropagation(nn.Module):
         layer_tokens, reference_values = [], []
         for i, layer in enumerate(self.layers):
             memory = None if memories is None else memories[i]
-            visual, identity, frame_tokens, value = layer(visual, identity, size, memory, id_emb)
+            visual, identity, frame_tokens, value = layer(visual, identity, size, memory, id_emb,
+                                                          attention_dtype)
             layer_tokens.append(frame_tokens)
             reference_values.append(value)
         output = self.decoder_norms[-1](torch.cat([visual, identity], dim=-1))
