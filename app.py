@@ -126,6 +126,8 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         status = f"Tracking {state}: {report.frames} frames at {report.fps:.1f} fps."
         if report.discovered:
             status += f" New objects found: {report.discovered}."
+        if session.model_note:
+            status += f" Note: {session.model_note}."
         overlay = session.exports_folder / "overlay.mp4"
         return session, session.render(int(frame or 0)), status, str(overlay)
 

@@ -1,4 +1,4 @@
-"""``python -m tracker``: batch tracking, weight downloads and the model list."""
+"""``python -m tracker``: batch tracking, weight downloads, the model list and evaluation."""
 
 from __future__ import annotations
 
@@ -67,6 +67,10 @@ def _download(args: argparse.Namespace) -> int:
     if unknown:
         logger.error("unknown model %s; known: %s", ", ".join(unknown), ", ".join(registry))
         return 2
+    bundled = [n for n in args.names if registry[n].bundled]
+    if bundled:
+        logger.error("%s ships with ClickTrack; there is nothing to download", ", ".join(bundled))
+        return 2
     failures = 0
     for name in args.names:
         try:
@@ -84,8 +88,40 @@ def _models(args: argparse.Namespace) -> int:
     print(f"weights folder: {checkpoint_dir()}")
     for name, entry in load_registry().items():
         size = entry.size / 2 ** 20 if entry.size else entry.approx_mb
-        state = "present" if entry.present else f"missing: python -m tracker download {name}"
+        if entry.bundled:
+            state = "present (bundled)" if entry.present else "missing: see checkpoints/README.md"
+        else:
+            state = "present" if entry.present else f"missing: python -m tracker download {name}"
         print(f"  {name:13s} {entry.kind:5s} {size or 0:7.0f} MB  {state}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tracker.evaluate import EvaluationError, evaluate_folders
+
+    try:
+        report = evaluate_folders(args.pred, args.gt, not args.all_frames)
+    except EvaluationError as error:
+        logger.error("%s", error)
+        return 2
+    print(report.table())
+    return 0
+
+
+def _bench_synthetic(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from tracker.models import ModelCache
+    from tracker.synthetic_benchmark import HELD_OUT_SEED, run_synthetic_benchmark
+
+    model = ModelCache().deaot(args.deaot, args.device)
+    out = args.out or Path(tempfile.mkdtemp(prefix="clicktrack-synthetic-"))
+    seed = HELD_OUT_SEED if args.seed is None else args.seed
+    result = run_synthetic_benchmark(model, out, clips=args.clips, seed=seed,
+                                     size=(args.size, args.size), frames=args.frames)
+    print(result.model.table())
+    print(f"model J&F {result.model.jf:.3f}   static first-mask baseline J&F "
+          f"{result.static_baseline.jf:.3f}   (masks in {out})")
     return 0
 
 
@@ -122,6 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("models", help="list known weights, present and missing")
     listing.set_defaults(run=_models)
+
+    scoring = commands.add_parser("eval", help="J, F and J&F of predicted masks (DAVIS)")
+    scoring.add_argument("pred", type=Path, metavar="PRED_DIR", help="PRED_DIR/<video>/*.png")
+    scoring.add_argument("gt", type=Path, metavar="GT_DIR", help="GT_DIR/<video>/*.png")
+    scoring.add_argument("--all-frames", action="store_true",
+                         help="also score the first and last frames")
+    scoring.set_defaults(run=_eval)
+
+    synthetic = commands.add_parser("bench-synthetic",
+                                    help="J&F on held-out synthetic clips vs a static baseline")
+    synthetic.add_argument("--deaot", help="DeAOT model name or checkpoint path")
+    synthetic.add_argument("--clips", type=int, default=20)
+    synthetic.add_argument("--frames", type=int, default=30)
+    synthetic.add_argument("--size", type=int, default=161)
+    synthetic.add_argument("--seed", type=int, help="clip seed (default: the held-out one)")
+    synthetic.add_argument("--device", default="cpu")
+    synthetic.add_argument("--out", type=Path, help="where the masks go (default: a temp dir)")
+    synthetic.set_defaults(run=_bench_synthetic)
     return parser
 
 

@@ -17,8 +17,12 @@ from tracker.segmenter import Segmenter
 
 logger = logging.getLogger(__name__)
 
-#: Official DeAOT checkpoints in order of preference when none is named.
-DEAOT_PREFERENCE = ("r50_deaotl", "swinb_deaotl", "deaotl", "deaotb", "deaots", "deaott")
+#: DeAOT checkpoints in order of preference when none is named: the official ones, then
+#: ClickTrack's bundled model (trained on synthetic clips only).
+DEAOT_PREFERENCE = ("r50_deaotl", "swinb_deaotl", "deaotl", "deaotb", "deaots", "deaott",
+                    "clicktrack_deaott")
+BUNDLED_NOTE = ("ClickTrack's bundled DeAOT-T, trained on synthetic clips only; for better "
+                "tracking download an official model: python -m tracker download r50_deaotl")
 #: SAM checkpoints in order of preference per device type.
 SAM_PREFERENCE = {"cuda": ("sam_vit_h", "sam_vit_l", "sam_vit_b"),
                   "cpu": ("sam_vit_b", "sam_vit_l", "sam_vit_h")}
@@ -81,13 +85,22 @@ class ModelCache:
 
 
 def default_deaot_name() -> str:
-    """The preferred official DeAOT checkpoint that is present."""
+    """The preferred DeAOT checkpoint that is present (official before bundled)."""
     registry = load_registry()
     for name in DEAOT_PREFERENCE:
         if registry[name].present:
+            if registry[name].bundled:
+                logger.warning("using %s", BUNDLED_NOTE)
             return name
     raise FileNotFoundError("no DeAOT checkpoint is present; run: python -m tracker download "
                             "r50_deaotl (or give --deaot PATH)")
+
+
+def is_bundled(spec: str | None) -> bool:
+    """Whether a DeAOT spec resolves to the bundled, synthetic-trained model."""
+    name = spec or default_deaot_name()
+    entry = load_registry().get(name)
+    return entry is not None and entry.bundled
 
 
 def default_sam_name(device: torch.device) -> str | None:

@@ -29,6 +29,8 @@ class WeightFile:
         size: bytes, if known.
         sha256: hex digest, if known.
         gdrive_id: Google Drive file id, for files hosted there.
+        approx_mb: approximate size for display when the exact one is unknown.
+        bundled: shipped in the repository (ClickTrack's own default model).
     """
 
     name: str
@@ -40,10 +42,12 @@ class WeightFile:
     sha256: str | None = None
     gdrive_id: str | None = None
     approx_mb: float | None = None
+    bundled: bool = False
 
     @property
     def path(self) -> Path:
-        return checkpoint_dir() / self.file
+        """Downloads live in :func:`checkpoint_dir`; a bundled file in the repository."""
+        return (ROOT / "checkpoints" if self.bundled else checkpoint_dir()) / self.file
 
     @property
     def present(self) -> bool:
@@ -56,7 +60,7 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, WeightFile]:
     return {name: WeightFile(name=name, kind=e["kind"], arch=e.get("arch") or e["variant"],
                              file=e["file"], url=e["url"], size=e.get("size"),
                              sha256=e.get("sha256"), gdrive_id=e.get("gdrive_id"),
-                             approx_mb=e.get("approx_mb"))
+                             approx_mb=e.get("approx_mb"), bundled=e.get("bundled", False))
             for name, e in entries.items()}
 
 

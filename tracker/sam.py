@@ -12,13 +12,12 @@ import contextlib
 import hashlib
 import logging
 import os
-import pickle
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from aot.checkpoint import CheckpointError, load_file
 from tracker.segmenter import Prompt, Segmenter, SegmentResult, check_image
 
 logger = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ EVERYTHING_SETTINGS = {
 }
 
 
-class SamCheckpointError(ValueError):
+class SamCheckpointError(CheckpointError):
     """A file that is not a usable SAM checkpoint."""
 
 
@@ -62,14 +61,10 @@ def load_sam(path: str | os.PathLike, arch: str | None = None,
     from segment_anything import sam_model_registry
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"SAM checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError,
-            ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError) as error:
-        raise SamCheckpointError(f"{path.name}: not a readable PyTorch checkpoint (truncated "
-                                 f"or corrupt file?): {type(error).__name__}") from error
+        state = load_file(path)
+    except CheckpointError as error:
+        raise SamCheckpointError(str(error)) from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SamCheckpointError(f"{path.name}: holds no SAM state dict")
     found = sam_arch_of(state)

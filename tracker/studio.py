@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
-from tracker.models import ModelCache
+from tracker.models import BUNDLED_NOTE, ModelCache, is_bundled
 from tracker.overlay import draw_overlay, object_colour
 from tracker.segmenter import Prompt
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
@@ -87,6 +87,7 @@ class StudioSession:
         self.box_corner: tuple[float, float] | None = None
         self.clicks: dict[tuple[int, int], list[tuple[float, float, int]]] = {}
         self.last_report: TrackingReport | None = None
+        self.model_note = ""
         self._stop = threading.Event()
         self._busy = threading.Lock()
 
@@ -247,6 +248,7 @@ class StudioSession:
         try:
             self._stop.clear()
             tracker.model = self.models.deaot(self.settings.deaot, self.settings.device)
+            self.model_note = BUNDLED_NOTE if is_bundled(self.settings.deaot) else ""
             began = time.perf_counter()
 
             def progress(done: int, total: int) -> None:
