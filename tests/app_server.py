@@ -22,14 +22,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(deaot_checkpoint: Path, *extra: str) -> Iterator[str]:
-    """Run ``python app.py`` on a free local port; yield its URL."""
+def running_app(workdir: Path, *extra: str) -> Iterator[str]:
+    """Run ``python app.py`` on a free local port as on a fresh machine (``workdir`` stands
+    in for the empty download folder, so the bundled DeAOT is the default); yield its URL."""
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    log = open(Path(deaot_checkpoint).parent / f"app-{port}.log", "w")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
+           "CLICKTRACK_CHECKPOINTS": str(workdir)}
+    log = open(Path(workdir) / f"app-{port}.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), "--deaot", str(deaot_checkpoint),
-         "--sam", "grabcut", *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [sys.executable, "app.py", "--port", str(port), "--sam", "grabcut", *extra], cwd=ROOT,
+        env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + 120

@@ -42,11 +42,11 @@ def small_clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(deaott_checkpoint):
-    """The studio running as a real server on a free local port."""
+def app_url(tmp_path_factory):
+    """The studio running as a real server on a free local port, with no downloaded weights."""
     from app_server import running_app
 
-    with running_app(deaott_checkpoint) as url:
+    with running_app(tmp_path_factory.mktemp("fresh-machine")) as url:
         yield url
 
 

@@ -40,6 +40,7 @@ def _run_flow(url: str, video: Path, clicks: list[tuple[int, float, float, str]]
         assert "⚠️" not in status, status
     _, status, overlay = client.predict(clicks[0][0], api_name="/track")
     assert status.startswith("Tracking done"), status
+    assert "bundled DeAOT-T, trained on synthetic clips only" in status  # no weights downloaded
     files, status = client.predict(api_name="/export")
     return {Path(f).name: f for f in files} | {"overlay_result": overlay, "client": client}
 
@@ -111,7 +112,7 @@ def test_uploads_are_checked(app_url, tmp_path):
     assert not (Path.cwd() / "pwned").exists()
 
 
-def test_upload_size_limit(deaott_checkpoint, tmp_path):
+def test_upload_size_limit(tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
@@ -119,7 +120,7 @@ def test_upload_size_limit(deaott_checkpoint, tmp_path):
 
     big = tmp_path / "big.mp4"
     big.write_bytes(bytes(2 * 2 ** 20))
-    with running_app(deaott_checkpoint, "--max-upload-mb", "1") as url:
+    with running_app(tmp_path, "--max-upload-mb", "1") as url:
         with pytest.raises((AppError, ValueError), match="exceeds the maximum file size"):
             _client(url).predict(handle_file(str(big)), api_name="/load_video")
         import httpx
