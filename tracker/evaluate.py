@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from tracker.masks import read_label_png
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def evaluate_folders(pred_root: str | Path, gt_root: str | Path,
         if missing:
             raise EvaluationError(f"{video}: {len(missing)} masks missing in {pred_root / video}"
                                   f" (first: {missing[0]})")
-        truths = [np.asarray(Image.open(gt_root / video / n)) for n in names]
-        predictions = [np.asarray(Image.open(pred_root / video / n)) for n in names]
+        truths = [read_label_png(gt_root / video / n) for n in names]
+        predictions = [read_label_png(pred_root / video / n) for n in names]
         scores.append(score_video(video, predictions, truths, skip_first_and_last))
     return EvaluationReport(scores)
