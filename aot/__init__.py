@@ -6,13 +6,14 @@ Public API::
     prop = aot.Propagator(model, long_term_gap=None, max_long_term=None)
     prop.add_reference(frame, mask)
     out = prop.step(frame)          # out.labels, out.probs
+    outs = aot.step_together([prop_a, prop_b], [frame_a, frame_b])   # several videos at once
     aot.VARIANTS                    # name -> DeAOTConfig
 """
 
 from aot.checkpoint import CheckpointError, infer_variant, load_model
 from aot.config import VARIANTS, DeAOTConfig
 from aot.model.deaot import DeAOT
-from aot.propagator import Propagator, StepOutput
+from aot.propagator import Propagator, StepOutput, step_together
 
 __all__ = ["CheckpointError", "DeAOT", "DeAOTConfig", "Propagator", "StepOutput", "VARIANTS",
-           "infer_variant", "load_model"]
+           "infer_variant", "load_model", "step_together"]

@@ -10,7 +10,7 @@ import torch
 
 from aot.memory import LongTermMemory, ShortTermMemory, layer_memories
 from aot.model.deaot import DeAOT, EncodedFrame
-from aot.model.propagation import LayerTokens
+from aot.model.propagation import LayerMemory, LayerTokens
 
 #: Logit given to identity channels above a group's object count.
 UNUSED_LOGIT = -1e10
@@ -67,21 +67,20 @@ class ObjectGroup:
         self.last_long_term_step = self.frame_step
         self.short_term = ShortTermMemory(keys, values)
 
-    def propagate(self, frame: EncodedFrame) -> tuple[torch.Tensor, list[LayerTokens]]:
-        """Advance the frame counter and predict the frame.
-
-        Returns:
-            (1, max_objects + 1, H/4, W/4) logits with unused ids at ``UNUSED_LOGIT``, and the
-            per-layer tokens needed by :meth:`update_memory`.
-        """
+    def begin_propagation(self) -> list[LayerMemory]:
+        """Advance the frame counter; the per-layer memories the new frame attends to."""
         assert self.short_term is not None, "group has no reference frame"
         self.frame_step += 1
-        memories = layer_memories(self.long_term, self.short_term)
-        output, tokens, _ = self.model.propagate(frame, memories=memories,
-                                                 attention_dtype=self.attention_dtype)
-        logits = self.model.decode(output, frame)
+        return layer_memories(self.long_term, self.short_term)
+
+    def mask_unused(self, logits: torch.Tensor) -> torch.Tensor:
+        """Set the logits of ids above the group's object count to ``UNUSED_LOGIT`` in place.
+
+        Args:
+            logits: (1, max_objects + 1, H, W).
+        """
         logits[:, self.num_objects + 1:] = UNUSED_LOGIT
-        return logits, tokens
+        return logits
 
     def update_memory(self, tokens: list[LayerTokens], labels: torch.Tensor) -> None:
         """Make the last propagated frame, with labels (h, w), the short-term memory and

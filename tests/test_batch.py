@@ -184,3 +184,31 @@ def test_cli_refuses_a_missing_gpu(finished, small_clip, first_mask, caplog):
     assert cli_main(["track", str(small_clip), "--out", str(out), "--mask", str(first_mask),
                      "--device", "cuda"]) == 2
     assert "no CUDA GPU is available" in caplog.text
+
+
+def test_videos_tracked_together_match_videos_tracked_alone(tmp_path, small_clip, first_mask,
+                                                            deaott_checkpoint):
+    """--batch-videos steps several videos as one batch; a broken video among them fails
+    alone and the others give the masks they give when tracked one by one."""
+    mirrored = tmp_path / "mirrored.mp4"
+    with open_video(small_clip) as video, H264Writer(mirrored, 25, (320, 136)) as writer:
+        for _, frame in video.frames(0, 12):
+            writer.write(np.ascontiguousarray(frame[:, ::-1]))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(5000))
+    common = ["--mask", str(first_mask), "--deaot", str(deaott_checkpoint)]
+    assert cli_main(["track", str(small_clip), str(mirrored), "--out", str(tmp_path / "alone"),
+                     *common]) == 0
+    assert cli_main(["track", str(small_clip), str(broken), str(mirrored), "--out",
+                     str(tmp_path / "together"), "--batch-videos", "3", *common]) == 1
+    assert not (tmp_path / "together" / "broken" / "masks").exists()
+    for name in ("small", "mirrored"):
+        status = json.loads((tmp_path / "together" / name / STATUS_FILE).read_text())
+        assert status["complete"] and status["frames"] == 12
+        for frame in range(12):
+            alone = read_label_png(tmp_path / "alone" / name / f"masks/{frame:05d}.png")
+            together = read_label_png(tmp_path / "together" / name / f"masks/{frame:05d}.png")
+            assert (alone == together).mean() > 0.999
+    first = read_label_png(tmp_path / "together" / "small" / "masks/00011.png")
+    second = read_label_png(tmp_path / "together" / "mirrored" / "masks/00011.png")
+    assert not np.array_equal(first, second)  # each video kept its own memory

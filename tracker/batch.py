@@ -1,7 +1,9 @@
 """Tracking whole videos without interaction: the batch command's engine.
 
 ``track_video`` reads a first-frame mask or a prompts file, tracks in both directions from
-the earliest annotated frame and writes every export into ``OUT/<input stem>/``. A video
+the earliest annotated frame and writes every export into ``OUT/<input stem>/``;
+``track_video_steps`` does the same as a generator of steps, for tracking several videos
+with batched steps (:func:`tracker.stepping.run_together`). A video
 whose folder holds a completed run is skipped, so an interrupted batch resumes where it
 stopped.
 """
@@ -23,6 +25,7 @@ from tracker.masks import read_label_png
 from tracker.models import ModelCache
 from tracker.prompts import read_prompts
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker
+from tracker.stepping import Steps, run_alone
 from tracker.video import open_video
 
 logger = logging.getLogger(__name__)
@@ -79,6 +82,28 @@ def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
                 on_progress: Callable[[int, int], None] | None = None) -> VideoResult:
     """Track one video from a first-frame mask or a prompts file and export the results.
 
+    The arguments are those of :func:`track_video_steps`.
+    """
+    return run_alone(track_video_steps(
+        path, out_dir, mask, prompts, deaot=deaot, sam=sam, device=device, sam_gap=sam_gap,
+        max_long_term=max_long_term, long_term_gap=long_term_gap, min_area=min_area,
+        precision=precision, models=models, skip_finished=skip_finished,
+        on_progress=on_progress))
+
+
+def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
+                      mask: str | os.PathLike | None = None,
+                      prompts: str | os.PathLike | None = None, *, deaot: str | None = None,
+                      sam: str | None = None, device: str = "cpu", sam_gap: int = 0,
+                      max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
+                      long_term_gap: int | None = None, min_area: int = 200,
+                      precision: str = "auto", models: ModelCache | None = None,
+                      skip_finished: bool = True,
+                      on_progress: Callable[[int, int], None] | None = None
+                      ) -> Steps[VideoResult]:
+    """:func:`track_video` as a generator of DeAOT steps (see :mod:`tracker.stepping`), so
+    that several videos can be tracked with their steps batched together.
+
     Args:
         path: video file, folder of frames or zip of frames.
         out_dir: the output root; results go to ``out_dir/<input stem>/``.
@@ -128,8 +153,8 @@ def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
             tracker.set_labels(0, labels)
         for entry in object_prompts or []:
             tracker.prompt(entry.frame, entry.id, entry.prompt)
-        report = tracker.track(start=min(tracker.annotations), direction="both",
-                               on_progress=on_progress)
+        report = yield from tracker.track_steps(start=min(tracker.annotations),
+                                                direction="both", on_progress=on_progress)
         objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
                           "segmenter": o.segmenter} for o in tracker.objects.values()}
         export_results(video, tracker.masks, out, objects)

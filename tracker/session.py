@@ -19,6 +19,7 @@ from aot import DeAOT, Propagator, StepOutput
 from tracker.discovery import find_new_objects
 from tracker.masks import MaskStore
 from tracker.segmenter import Prompt, PromptError, Segmenter, SegmentResult
+from tracker.stepping import Steps, run_alone
 from tracker.video import FrameSource
 
 logger = logging.getLogger(__name__)
@@ -285,6 +286,13 @@ class Tracker:
             should_stop: polled between frames; when it returns ``True`` tracking stops and
                 every result written so far stays valid.
         """
+        return run_alone(self.track_steps(start, direction, on_progress, should_stop))
+
+    def track_steps(self, start: int | None = None, direction: str = "both",
+                    on_progress: ProgressCallback | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> Steps[TrackingReport]:
+        """:meth:`track` as a generator of DeAOT steps (see :mod:`tracker.stepping`), so that
+        several videos can be tracked with their steps batched together."""
         if direction not in ("both", "forward", "backward"):
             raise ValueError(f"direction must be both, forward or backward, not {direction!r}")
         state = self._state
@@ -309,7 +317,7 @@ class Tracker:
         if on_progress is not None:
             on_progress(report.frames, total)
         for frames in passes:
-            self._run_pass(start, frames, report, total, on_progress, should_stop)
+            yield from self._run_pass(start, frames, report, total, on_progress, should_stop)
             if report.cancelled:
                 break
         report.seconds = time.perf_counter() - began
@@ -319,7 +327,7 @@ class Tracker:
 
     def _run_pass(self, start: int, frames: range, report: TrackingReport, total: int,
                   on_progress: ProgressCallback | None,
-                  should_stop: Callable[[], bool] | None) -> None:
+                  should_stop: Callable[[], bool] | None) -> Steps[None]:
         forward = frames.step > 0
         propagator = Propagator(self.model, long_term_gap=self.long_term_gap,
                                 max_long_term=self.max_long_term, precision=self.precision)
@@ -338,7 +346,7 @@ class Tracker:
             if should_stop is not None and should_stop():
                 report.cancelled = True
                 break
-            output = propagator.step(image)
+            output = yield propagator, image
             if waiting is not None:  # read frame t-1 back while frame t computes
                 store(waiting[0], waiting[1].labels)
                 waiting = None

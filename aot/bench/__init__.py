@@ -20,7 +20,7 @@ from aot.checkpoint import load_model
 from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
 from aot.model.local_attention import dense_window_attention, local_window_attention
-from aot.propagator import Propagator
+from aot.propagator import Propagator, step_together
 from aot.synthetic import synthetic_model_state
 
 logger = logging.getLogger(__name__)
@@ -83,32 +83,37 @@ def _sync(device: str) -> None:
 def run_benchmark(variant: str, height: int, width: int, objects: int, frames: int,
                   device: str = "cpu", checkpoint: str | None = None,
                   max_long_term: int | None = None, long_term_gap: int | None = None,
-                  precision: str = "fp32", warmup: int = 2) -> dict:
-    """Time ``frames`` propagated frames; returns a dict of the figures."""
+                  precision: str = "fp32", warmup: int = 2, videos: int = 1) -> dict:
+    """Time ``frames`` propagated frames of ``videos`` clips stepped together (one batch);
+    returns a dict of the figures (``median_ms`` per step, ``per_video_frame_ms``)."""
     model = build_model(variant, checkpoint, device)
-    clip = SyntheticClip(height, width, objects)
-    prop = Propagator(model, long_term_gap=long_term_gap, max_long_term=max_long_term,
-                      precision=precision)
+    clips = [SyntheticClip(height, width, objects, seed=i) for i in range(videos)]
+    props = [Propagator(model, long_term_gap=long_term_gap, max_long_term=max_long_term,
+                        precision=precision) for _ in clips]
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    prop.add_reference(clip.frame(0), clip.first_mask)
+    for prop, clip in zip(props, clips):
+        prop.add_reference(clip.frame(0), clip.first_mask)
     times = []
     for t in range(1, frames + 1):
-        image = clip.frame(t)
+        images = [clip.frame(t) for clip in clips]
         _sync(device)
         start = time.perf_counter()
-        prop.step(image).labels  # the label map on the host
+        for output in step_together(props, images):
+            output.labels  # the label map on the host
         _sync(device)
         times.append(time.perf_counter() - start)
         logger.debug("frame %d: %.1f ms", t, 1000 * times[-1])
     measured = times[warmup:] if len(times) > warmup else times
     result = {
         "variant": variant, "size": f"{height}x{width}", "objects": objects, "frames": frames,
-        "device": device, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "precision": prop.precision, "max_long_term": max_long_term,
+        "videos": videos, "device": device, "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "precision": props[0].precision,
+        "max_long_term": max_long_term,
         "median_ms": 1000 * statistics.median(measured),
+        "per_video_frame_ms": 1000 * statistics.median(measured) / videos,
         "first_ms": 1000 * times[0], "last_ms": 1000 * times[-1],
-        "long_term_frames": len(prop.groups[0].long_term),
+        "long_term_frames": len(props[0].groups[0].long_term),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if device.startswith("cuda"):
@@ -154,6 +159,7 @@ def run_local_attention(device: str = "cpu", size: tuple[int, int] = (31, 54),
 
 def variant_line(result: dict) -> str:
     """A one-line description of a benchmark configuration."""
-    return (f"{result['variant']} {result['size']} {result['objects']} obj "
+    videos = f" x{result['videos']} videos" if result.get("videos", 1) > 1 else ""
+    return (f"{result['variant']} {result['size']} {result['objects']} obj{videos} "
             f"{result['frames']} frames on {result.get('gpu', result['device'])} "
             f"({result['precision']}, torch {result['torch']})")
