@@ -188,24 +188,30 @@ def test_cli_refuses_a_missing_gpu(finished, small_clip, first_mask, caplog):
 
 def test_videos_tracked_together_match_videos_tracked_alone(tmp_path, small_clip, first_mask,
                                                             deaott_checkpoint):
-    """--batch-videos steps several videos as one batch; a broken video among them fails
-    alone and the others give the masks they give when tracked one by one."""
-    mirrored = tmp_path / "mirrored.mp4"
-    with open_video(small_clip) as video, H264Writer(mirrored, 25, (320, 136)) as writer:
-        for _, frame in video.frames(0, 12):
+    """--batch-videos steps several videos as one batch, starting the next video as one ends;
+    a broken video among them fails alone and the others give the masks they give when
+    tracked one by one."""
+    mirrored, short = tmp_path / "mirrored.mp4", tmp_path / "short.mp4"
+    with open_video(small_clip) as video, H264Writer(mirrored, 25, (320, 136)) as writer, \
+            H264Writer(short, 25, (320, 136)) as short_writer:
+        for index, frame in video.frames(0, 12):
             writer.write(np.ascontiguousarray(frame[:, ::-1]))
+            if index < 5:
+                short_writer.write(frame)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(5000))
     common = ["--mask", str(first_mask), "--deaot", str(deaott_checkpoint)]
-    assert cli_main(["track", str(small_clip), str(mirrored), "--out", str(tmp_path / "alone"),
-                     *common]) == 0
-    assert cli_main(["track", str(small_clip), str(broken), str(mirrored), "--out",
-                     str(tmp_path / "together"), "--batch-videos", "3", *common]) == 1
+    assert cli_main(["track", str(small_clip), str(mirrored), str(short), "--out",
+                     str(tmp_path / "alone"), *common]) == 0
+    # two at a time: small and broken start, broken fails at once, short starts and ends
+    # after 5 frames, then mirrored starts while small is still running
+    assert cli_main(["track", str(small_clip), str(broken), str(short), str(mirrored), "--out",
+                     str(tmp_path / "together"), "--batch-videos", "2", *common]) == 1
     assert not (tmp_path / "together" / "broken" / "masks").exists()
-    for name in ("small", "mirrored"):
+    for name, frames in {"small": 12, "mirrored": 12, "short": 5}.items():
         status = json.loads((tmp_path / "together" / name / STATUS_FILE).read_text())
-        assert status["complete"] and status["frames"] == 12
-        for frame in range(12):
+        assert status["complete"] and status["frames"] == frames
+        for frame in range(frames):
             alone = read_label_png(tmp_path / "alone" / name / f"masks/{frame:05d}.png")
             together = read_label_png(tmp_path / "together" / name / f"masks/{frame:05d}.png")
             assert (alone == together).mean() > 0.999

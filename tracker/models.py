@@ -61,6 +61,8 @@ class ModelCache:
         official checkpoint present)."""
         device = check_device(device)
         path, entry = resolve_weights(spec or default_deaot_name(), "deaot")
+        if entry is not None and entry.bundled:
+            logger.warning("using %s", BUNDLED_NOTE)
         variant = entry.arch if entry is not None else None
         return self._get("deaot", path, device,
                          lambda p, d: aot.load_model(p, variant=variant, device=d))
@@ -89,8 +91,6 @@ def default_deaot_name() -> str:
     registry = load_registry()
     for name in DEAOT_PREFERENCE:
         if registry[name].present:
-            if registry[name].bundled:
-                logger.warning("using %s", BUNDLED_NOTE)
             return name
     raise FileNotFoundError("no DeAOT checkpoint is present; run: python -m tracker download "
                             "r50_deaotl (or give --deaot PATH)")
