@@ -1,6 +1,8 @@
-"""Training: a step lowers the loss on a fixed batch; a resumed run continues exactly."""
+"""Training: a step lowers the loss on a fixed batch; a resumed run continues exactly; export."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -63,3 +65,21 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     log = (tmp_path / "resumed" / "train.log").read_text()
     assert "resumed from" in log and "step 4 loss" in log
+
+
+def test_export_averages_checkpoints_into_a_loadable_release_file(tmp_path):
+    from aot.checkpoint import load_model
+    from aot.train.export import export
+
+    config = TrainConfig(out=str(tmp_path / "run"), steps=2, batch_size=1, frames=3, size=SIZE,
+                         save_every=1, seed=3)
+    train(config)
+    steps = [str(tmp_path / "run" / f"step_00000{i}.pth") for i in (1, 2)]
+    states = [torch.load(p, weights_only=True)["state_dict"] for p in steps]
+    export(steps, str(tmp_path / "averaged.pth"))
+    model = load_model(tmp_path / "averaged.pth")
+    key = "LSTT.layers.0.linear_QV.weight"
+    assert not torch.equal(states[0][key], states[1][key])  # the weights did move
+    expected = (states[0][key] + states[1][key]) / 2
+    assert torch.allclose(model.state_dict()[key], expected, atol=2e-3, rtol=1e-3)
+    assert (tmp_path / "averaged.pth").stat().st_size < 0.6 * Path(steps[0]).stat().st_size
