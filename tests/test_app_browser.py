@@ -80,7 +80,6 @@ def test_studio_flow(browser, app_url, tmp_path):
     _wait_status(page, "Tracking done: 60 frames")
 
     if os.environ.get("CLICKTRACK_SCREENSHOT"):  # refreshes assets/screenshot.png
-        page.wait_for_load_state("networkidle")
         page.wait_for_timeout(3000)  # let the page settle (no pending overlays)
         page.screenshot(path=os.environ["CLICKTRACK_SCREENSHOT"], full_page=True)
 
