@@ -63,13 +63,25 @@ def propagate_groups(model: DeAOT, requests: list[GroupRequest],
                      ) -> list[tuple[torch.Tensor, list[LayerTokens]]]:
     """Propagate every request, batching those whose shapes allow it.
 
-    Each group's frame counter advances (see :meth:`ObjectGroup.begin_propagation`).
+    Each group's frame counter advances (see :meth:`ObjectGroup.begin_propagation`); if
+    the call raises, no counter has moved.
 
     Returns:
         per request, in order: (1, max_objects + 1, H/4, W/4) logits with the group's unused
         ids masked, and the per-layer tokens its memory update needs.
     """
     memories = [r.group.begin_propagation() for r in requests]
+    try:
+        return _propagate_buckets(model, requests, memories, attention_dtype)
+    except BaseException:
+        for request in requests:  # leave every group as it was, so the step can be retried
+            request.group.cancel_propagation()
+        raise
+
+
+def _propagate_buckets(model: DeAOT, requests: list[GroupRequest],
+                       memories: list[list[LayerMemory]], attention_dtype: torch.dtype | None
+                       ) -> list[tuple[torch.Tensor, list[LayerTokens]]]:
     buckets: dict[tuple, list[int]] = defaultdict(list)
     for i, (request, memory) in enumerate(zip(requests, memories)):
         buckets[(request.frame.size, memory[0].long_key.shape[1])].append(i)

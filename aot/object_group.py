@@ -73,6 +73,10 @@ class ObjectGroup:
         self.frame_step += 1
         return layer_memories(self.long_term, self.short_term)
 
+    def cancel_propagation(self) -> None:
+        """Undo :meth:`begin_propagation` when the step it began failed."""
+        self.frame_step -= 1
+
     def mask_unused(self, logits: torch.Tensor) -> torch.Tensor:
         """Set the logits of ids above the group's object count to ``UNUSED_LOGIT`` in place.
 

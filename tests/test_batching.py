@@ -98,3 +98,37 @@ def test_propagators_must_share_model_and_precision(model):
         aot.step_together([props[0], props[0]], [frames[1]] * 2)
     with pytest.raises(ValueError, match="2 propagators but 1 frames"):
         aot.step_together(props[:2], [frames[1]])
+
+
+def test_a_failed_batched_step_can_be_retried_alone(model, monkeypatch):
+    """A batch that fails partway (as when a GPU runs out of memory) moves no frame
+    counter, so stepping the videos alone afterwards keeps the memory schedule exact."""
+    frames, mask = bikes_clip((136, 320))
+    props = [aot.Propagator(model, long_term_gap=2) for _ in range(2)]
+    reference = aot.Propagator(model, long_term_gap=2)
+    for prop in props + [reference]:
+        prop.add_reference(frames[0], mask)
+    original = model.decode
+
+    def decode_fails_on_batches(output, frame):
+        if output.shape[0] > 1:
+            raise RuntimeError("out of memory (injected)")
+        return original(output, frame)
+
+    expected = [reference.step(frame) for frame in frames[1:5]]
+    aot.step_together(props, [frames[1]] * 2)
+    monkeypatch.setattr(model, "decode", decode_fails_on_batches)
+    with pytest.raises(RuntimeError, match="injected"):
+        aot.step_together(props, [frames[2]] * 2)
+    outputs = [prop.step(frames[2]) for prop in props]
+    monkeypatch.setattr(model, "decode", original)
+    outputs = [outputs] + [aot.step_together(props, [frame] * 2) for frame in frames[3:5]]
+    for step, wanted in zip(outputs, expected[1:]):
+        for output in step:
+            assert (output.labels == wanted.labels).mean() > 0.999
+    reference.flush()
+    stored = [f.frame_index for f in reference.groups[0].long_term.frames]
+    assert stored == [0, 2, 4]
+    for prop in props:
+        prop.flush()
+        assert [f.frame_index for f in prop.groups[0].long_term.frames] == stored
