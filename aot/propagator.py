@@ -223,9 +223,7 @@ class Propagator:
         if self.frame_size is None:
             self.frame_size = size
             self.input_size = network_input_size(*size, self.model.config.align_corners)
-        image = preprocess_frame(frame, self.input_size).to(self.device)
-        with self.policy.autocast(self.device):
-            return self.model.encode_image(image)
+        return _encode_together([self], [frame])[0]
 
     def _set_object_count(self, total: int) -> None:
         needed = max(math.ceil(total / self.model.config.max_objects), 1)

@@ -73,22 +73,12 @@ def check_writable(folder: Path) -> None:
 
 def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
                 mask: str | os.PathLike | None = None,
-                prompts: str | os.PathLike | None = None, *, deaot: str | None = None,
-                sam: str | None = None, device: str = "cpu", sam_gap: int = 0,
-                max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
-                long_term_gap: int | None = None, min_area: int = 200,
-                precision: str = "auto", models: ModelCache | None = None,
-                skip_finished: bool = True,
-                on_progress: Callable[[int, int], None] | None = None) -> VideoResult:
+                prompts: str | os.PathLike | None = None, **options) -> VideoResult:
     """Track one video from a first-frame mask or a prompts file and export the results.
 
     The arguments are those of :func:`track_video_steps`.
     """
-    return run_alone(track_video_steps(
-        path, out_dir, mask, prompts, deaot=deaot, sam=sam, device=device, sam_gap=sam_gap,
-        max_long_term=max_long_term, long_term_gap=long_term_gap, min_area=min_area,
-        precision=precision, models=models, skip_finished=skip_finished,
-        on_progress=on_progress))
+    return run_alone(track_video_steps(path, out_dir, mask, prompts, **options))
 
 
 def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
