@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -12,7 +13,7 @@ from aot.synthetic import synthetic_model_state
 from aot.train.data import ClipSampler
 from aot.train.engine import clip_loss
 from aot.train.loss import bootstrapped_cross_entropy, soft_jaccard
-from aot.train.trainer import TrainConfig, train
+from aot.train.trainer import TrainConfig, batches, train
 
 SIZE = (65, 65)
 
@@ -37,11 +38,12 @@ def test_a_step_lowers_the_loss_on_a_fixed_batch():
     model = DeAOT(VARIANTS["deaott"])
     model.load_state_dict(synthetic_model_state(model, seed=1))
     model.train()
-    batch = ClipSampler(["synthetic"], seed=3, size=SIZE, frames=3).batch(0, 2)
+    frames, labels, num_objects = ClipSampler(["synthetic"], seed=3, size=SIZE,
+                                              frames=3).batch(0, 2).network_inputs()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4)
 
     def loss() -> torch.Tensor:
-        return clip_loss(model, batch.frames, batch.labels, batch.num_objects, 0, 100)
+        return clip_loss(model, frames, labels, num_objects, 0, 100)
 
     before = loss()
     before.backward()
@@ -65,6 +67,22 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     log = (tmp_path / "resumed" / "train.log").read_text()
     assert "resumed from" in log and "step 4 loss" in log
+
+
+def test_worker_processes_render_the_batches_the_training_process_would():
+    sampler = ClipSampler(["synthetic"], seed=7, size=SIZE, frames=3)
+    config = TrainConfig(steps=5, batch_size=2, frames=3, size=SIZE, seed=7)
+    rng_before = torch.get_rng_state()
+    in_process = list(batches(sampler, config, first_step=2))
+    in_workers = list(batches(sampler, replace(config, workers=2), first_step=2))
+    assert torch.equal(torch.get_rng_state(), rng_before)  # model randomness is untouched
+    assert len(in_process) == len(in_workers) == 3
+    for a, b in zip(in_process, in_workers):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(in_process[0].images, in_process[1].images)
+    frames, labels, _ = in_workers[0].network_inputs()
+    assert frames.shape == (2, 3, 3, *SIZE) and labels.dtype == torch.int64
+    assert abs(frames.mean().item()) < 3 and frames.std().item() > 0.3  # normalised
 
 
 def test_export_averages_checkpoints_into_a_loadable_release_file(tmp_path):

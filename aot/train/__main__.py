@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="bf16 mixed precision (default: on for CUDA)")
+    parser.add_argument("--workers", type=int, default=defaults.workers,
+                        help="processes rendering batches ahead (batches do not depend on it)")
     parser.add_argument("--resume", help="checkpoint to resume from, or 'auto'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                          frames=args.frames, max_gap=args.max_gap, size=args.size,
                          sequential_start=args.sequential_start, lr=args.lr, min_lr=args.min_lr,
                          seed=args.seed, save_every=args.save_every, device=args.device,
-                         amp=args.amp)
+                         amp=args.amp, workers=args.workers)
     path = train(config, resume=args.resume)
     print(path)
     return 0

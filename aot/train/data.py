@@ -7,8 +7,8 @@ random scale crops and flips, and object ids renumbered 1..n (at most the model'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -19,20 +19,28 @@ from aot.preprocess import MEAN, STD
 from aot.train.synthetic_clips import SyntheticClips
 
 
-@dataclass
-class Batch:
-    """frames (B, T, 3, H, W) float32 normalised; labels (B, T, H, W) int64;
-    num_objects (B,) int64."""
+class Batch(NamedTuple):
+    """A training batch as the loader hands it over: uint8, a quarter of the bytes of
+    network inputs (workers pass batches through shared memory).
 
-    frames: torch.Tensor
+    images (B, T, H, W, 3) uint8 RGB; labels (B, T, H, W) uint8 ids; num_objects (B,) int64.
+    """
+
+    images: torch.Tensor
     labels: torch.Tensor
     num_objects: torch.Tensor
 
-
-def to_network_input(frames: np.ndarray) -> torch.Tensor:
-    """(..., H, W, 3) uint8 RGB -> (..., 3, H, W) float32 normalised like inference."""
-    x = (frames.astype(np.float32) / 255.0 - MEAN.astype(np.float32)) / STD.astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, -3)))
+    def network_inputs(self, device: torch.device | str = "cpu"
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """On ``device``: frames (B, T, 3, H, W) float32 normalised like inference, labels
+        (B, T, H, W) int64 and num_objects (B,) int64."""
+        images = self.images.to(device, non_blocking=True)
+        mean = torch.as_tensor(MEAN, dtype=torch.float32, device=images.device)
+        std = torch.as_tensor(STD, dtype=torch.float32, device=images.device)
+        frames = (images.float() / 255.0 - mean) / std
+        return (frames.permute(0, 1, 4, 2, 3).contiguous(),
+                self.labels.to(device, non_blocking=True).long(),
+                self.num_objects.to(device, non_blocking=True))
 
 
 def renumber(labels: np.ndarray, max_objects: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -148,6 +156,5 @@ class ClipSampler:
             frames.append(clip_frames)
             labels.append(clip_labels)
             counts.append(count)
-        return Batch(to_network_input(np.stack(frames)),
-                     torch.from_numpy(np.stack(labels).astype(np.int64)),
+        return Batch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(labels)),
                      torch.tensor(counts, dtype=torch.int64))

@@ -9,7 +9,9 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -17,7 +19,7 @@ from tqdm import tqdm
 from aot.checkpoint import load_file, read_state_dict
 from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
-from aot.train.data import ClipSampler
+from aot.train.data import Batch, ClipSampler
 from aot.train.engine import clip_loss
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class TrainConfig:
         save_every: steps between checkpoints.
         device: cpu or cuda.
         amp: mixed precision (bf16 autocast); default on for CUDA.
+        workers: processes that render batches ahead of the training step (0: render in
+            the training process). Batches do not depend on it.
     """
 
     variant: str = "deaott"
@@ -71,6 +75,7 @@ class TrainConfig:
     save_every: int = 250
     device: str = "cpu"
     amp: bool | None = None
+    workers: int = 0
 
 
 @dataclass
@@ -113,6 +118,42 @@ def save_checkpoint(path: Path, model: DeAOT, optimizer: torch.optim.Optimizer,
     temporary.replace(path)
 
 
+class _StepBatches(torch.utils.data.Dataset):
+    """Batch ``first + i`` of the sampler as item ``i`` (a batch depends only on its step)."""
+
+    def __init__(self, sampler: ClipSampler, first: int, last: int, batch_size: int) -> None:
+        self.sampler, self.first, self.last, self.batch_size = sampler, first, last, batch_size
+
+    def __len__(self) -> int:
+        return self.last - self.first
+
+    def __getitem__(self, index: int) -> Batch:
+        return self.sampler.batch(self.first + index, self.batch_size)
+
+
+def _single_threaded_worker(_: int) -> None:
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def batches(sampler: ClipSampler, config: TrainConfig, first_step: int) -> Iterator[Batch]:
+    """The batches of steps ``first_step .. config.steps - 1`` in order, rendered by
+    ``config.workers`` processes ahead of use when it is above 0.
+
+    Workers are spawned, not forked: a fork of a process whose OpenCV or CUDA already runs
+    threads can hang.
+    """
+    if config.workers == 0:
+        return (sampler.batch(step, config.batch_size) for step in range(first_step, config.steps))
+    loader = torch.utils.data.DataLoader(
+        _StepBatches(sampler, first_step, config.steps, config.batch_size), batch_size=None,
+        num_workers=config.workers, prefetch_factor=4, worker_init_fn=_single_threaded_worker,
+        multiprocessing_context="spawn",
+        pin_memory=torch.device(config.device).type == "cuda",
+        generator=torch.Generator().manual_seed(config.seed))
+    return iter(loader)
+
+
 def latest_checkpoint(out: Path) -> Path | None:
     checkpoints = sorted(out.glob("step_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
     return checkpoints[-1] if checkpoints else None
@@ -148,6 +189,8 @@ def _train(config: TrainConfig, resume: str | None, out: Path) -> Path:
         model.load_state_dict(read_state_dict(config.init))
         logger.info("initialised from %s", config.init)
     model.to(device).train()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     optimizer = build_optimizer(model, config)
     state = TrainState()
     checkpoint = latest_checkpoint(out) if resume == "auto" else (Path(resume) if resume else None)
@@ -161,6 +204,7 @@ def _train(config: TrainConfig, resume: str | None, out: Path) -> Path:
         logger.info("resumed from %s at step %d", checkpoint, state.step)
     sampler = ClipSampler(list(config.data), config.seed, config.size, config.frames,
                           model.config.max_objects, config.max_gap)
+    upcoming = batches(sampler, config, state.step)
     hard_mining_steps = int(config.hard_mining * config.steps)
     progress = tqdm(total=config.steps, initial=state.step, desc="training", unit="step")
     started = time.perf_counter()
@@ -168,11 +212,10 @@ def _train(config: TrainConfig, resume: str | None, out: Path) -> Path:
         lr = learning_rate(config, state.step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = sampler.batch(state.step, config.batch_size)
+        frames, labels, num_objects = next(upcoming).network_inputs(device)
         sequential = state.step >= config.sequential_start * config.steps
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = clip_loss(model, batch.frames.to(device), batch.labels.to(device),
-                             batch.num_objects.to(device), state.step, hard_mining_steps,
+            loss = clip_loss(model, frames, labels, num_objects, state.step, hard_mining_steps,
                              use_predictions=sequential)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
