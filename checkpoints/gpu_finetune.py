@@ -59,8 +59,9 @@ def start_runs(args: argparse.Namespace, root: Path, steps: dict[str, int],
         out = root / name
         out.mkdir(parents=True, exist_ok=True)
         size = "65x65" if args.smoke else "161x161"
-        if args.smoke:
-            options = [o if o not in ("32", "16") else "2" for o in options]
+        if args.smoke:  # batches of 2 instead of the run's batch size
+            options = list(options)
+            options[options.index("--batch-size") + 1] = "2"
         command = [sys.executable, "-m", "aot.train", "--variant", "deaott", "--data",
                    "synthetic", "--size", size, "--amp", "--device", args.device, "--workers",
                    str(args.workers), *options, "--init", str(root.parent / "init.pth"),
