@@ -33,6 +33,8 @@ SESSION_TTL_S = 3 * 3600
 MODES = {"Positive click": "positive", "Negative click": "negative", "Box (2 clicks)": "box"}
 GRABCUT = "GrabCut (no SAM weights)"
 PRECISIONS = {"Fast (auto)": "auto", "Exact (fp32, official)": "fp32"}
+FLIP_AUTO = "Auto (on for the bundled model)"
+FLIPS = {FLIP_AUTO: "auto", "On (2x compute, steadier masks)": "on", "Off": "off"}
 
 
 def model_choices(device: str) -> tuple[list[str], list[str], str]:
@@ -145,12 +147,12 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         files = [paths["overlay"], paths["masks"], paths["annotations"], paths["objects"]]
         return [str(p) for p in files], "Exports ready."
 
-    def settings_changed(session, sam, deaot, sam_gap, memory, device, precision):
+    def settings_changed(session, sam, deaot, sam_gap, memory, device, precision, flip):
         session = ensure(session)
         settings = Settings(sam="grabcut" if sam == GRABCUT else sam, deaot=deaot or None,
                             sam_gap=int(sam_gap or 0),
                             max_long_term=int(memory) if memory else None, device=device,
-                            precision=PRECISIONS[precision])
+                            precision=PRECISIONS[precision], flip=FLIPS[flip])
         try:
             session.apply_settings(settings)
         except (ValueError, FileNotFoundError) as error:
@@ -199,6 +201,7 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
                     device = gr.Dropdown(devices, value=defaults.device, label="Device")
                     precision = gr.Dropdown(list(PRECISIONS), value="Fast (auto)",
                                             label="Precision")
+                    flip = gr.Dropdown(list(FLIPS), value=FLIP_AUTO, label="Mirror augmentation")
                     gr.Markdown(missing_note)
                 with gr.Row():
                     track_button = gr.Button("Track", variant="primary", elem_id="track")
@@ -242,9 +245,10 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         remove_api.click(guarded(lambda s, f, o: s.remove_object(int(o)) or f"Removed {o}."),
                          [state, frame_slider, object_api], view_outputs,
                          api_name="remove_object")
-        for widget in (sam_pick, deaot_pick, sam_gap, memory, device, precision):
+        for widget in (sam_pick, deaot_pick, sam_gap, memory, device, precision, flip):
             widget.change(settings_changed,
-                          [state, sam_pick, deaot_pick, sam_gap, memory, device, precision],
+                          [state, sam_pick, deaot_pick, sam_gap, memory, device, precision,
+                           flip],
                           [state, status], api_visibility="private")
         track_button.click(track, [state, frame_slider],
                            [state, frame_view, status, result_video], api_name="track", **gpu)

@@ -7,6 +7,10 @@ Usage::
     for frame in frames:
         out = prop.step(frame)               # out.labels (H, W) uint8, out.probs (N+1, H, W)
 
+With ``flip=True`` the propagator also tracks the mirrored video and averages the two
+predictions (the official evaluation's flip test-time augmentation): about twice the compute,
+a few points of J&F more for a weak model.
+
 ``step`` keeps the memory update of its frame pending until the next call, so that
 ``add_reference`` on the frame just returned can replace it with corrected labels (for
 example the prediction merged with a new object), as the official engine does for objects
@@ -108,10 +112,13 @@ class Propagator:
             unbounded as in the official code. Annotated frames are never evicted.
         precision: ``fp32`` (default, the official numerics), ``bf16-attention``, ``bf16``,
             ``fp16`` or ``auto`` (the fast path for the device); see :mod:`aot.precision`.
+        flip: also propagate the left-right mirrored video, average the two softmax
+            outputs, and remember the fused labels in both memories.
     """
 
     def __init__(self, model: DeAOT, long_term_gap: int | None = None,
-                 max_long_term: int | None = None, precision: str = "fp32") -> None:
+                 max_long_term: int | None = None, precision: str = "fp32",
+                 flip: bool = False) -> None:
         if long_term_gap is not None and long_term_gap < 1:
             raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
         if max_long_term is not None and max_long_term < 1:
@@ -122,6 +129,8 @@ class Propagator:
         self.device = next(model.parameters()).device
         self.policy = resolve_precision(precision, self.device)
         self.precision = self.policy.name
+        self.flip = flip
+        self._mirror = Propagator(model, long_term_gap, max_long_term, precision) if flip else None
         self.reset()
 
     def reset(self) -> None:
@@ -131,6 +140,8 @@ class Propagator:
         self.frame_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
         self._pending: _PendingUpdate | None = None
+        if self._mirror is not None:
+            self._mirror.reset()
 
     @torch.inference_mode()
     def add_reference(self, frame: np.ndarray, mask: np.ndarray) -> None:
@@ -163,10 +174,16 @@ class Propagator:
         with self.policy.autocast(self.device):
             for group in self.groups:
                 group.add_reference(encoded, input_labels)
+        if self._mirror is not None:
+            self._mirror.add_reference(mirrored(frame), mirrored(mask))
 
     def step(self, frame: np.ndarray) -> StepOutput:
         """Predict the labels of the next frame ((H, W, 3) uint8 RGB)."""
         return step_together([self], [frame])[0]
+
+    def _members(self) -> list[Propagator]:
+        """This propagator, and its mirrored twin when flipping."""
+        return [self] if self._mirror is None else [self, self._mirror]
 
     def _check_step(self, frame: np.ndarray) -> None:
         """Raise before anything changes if ``frame`` cannot be the next frame."""
@@ -175,21 +192,23 @@ class Propagator:
         check_frame(frame)
         self._check_frame_size(frame.shape[:2])
 
-    def _finish_step(self, frame: np.ndarray, encoded: EncodedFrame,
-                     results: list[tuple[torch.Tensor, list[LayerTokens]]]) -> StepOutput:
-        """Merge the groups' (1, max_objects + 1, h, w) logits into the frame's prediction
-        and keep its memory update pending."""
+    def _merge_groups(self, results: list[tuple[torch.Tensor, list[LayerTokens]]]
+                      ) -> torch.Tensor:
+        """The groups' (1, max_objects + 1, h, w) logits -> (C, H, W) frame logits."""
         group_logits = []
         for logits, _ in results:
             if len(self.groups) == 1:  # channels of unused ids would get probability 0
                 logits = logits[:, : self.num_objects + 1]
             group_logits.append(self.model.upsample_logits(logits.float().contiguous(),
                                                            self.frame_size)[0])
-        merged = merge_group_logits(group_logits)
-        labels = merged.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
+        return merge_group_logits(group_logits)
+
+    def _keep_pending(self, frame: np.ndarray, encoded: EncodedFrame,
+                      results: list[tuple[torch.Tensor, list[LayerTokens]]],
+                      labels: torch.Tensor) -> None:
+        """Hold the frame's memory update, with (H, W) ``labels``, until the next call."""
         self._pending = _PendingUpdate(frame, encoded, [tokens for _, tokens in results],
                                        resize_labels(labels, self.input_size))
-        return StepOutput(labels, merged, self.num_objects)
 
     def set_pending_labels(self, labels: np.ndarray) -> None:
         """Remember the frame just returned by :meth:`step` with ``labels`` ((H, W) ids)
@@ -198,11 +217,15 @@ class Propagator:
             raise RuntimeError("no stepped frame is waiting for its memory update")
         mask = self._check_mask(labels, self.frame_size)
         self._pending.labels = resize_labels(mask.to(self.device), self.input_size)
+        if self._mirror is not None:
+            self._mirror.set_pending_labels(mirrored(labels))
 
     @torch.inference_mode()
     def flush(self) -> None:
         """Apply the pending memory update of the last stepped frame now."""
         self._commit_pending()
+        if self._mirror is not None:
+            self._mirror.flush()
 
     def _commit_pending(self) -> None:
         if self._pending is None:
@@ -278,15 +301,45 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
         raise ValueError("propagators stepped together must share one model and precision")
     for propagator, frame in zip(propagators, frames):
         propagator._check_step(frame)
-    for propagator in propagators:
-        propagator._commit_pending()
-    encoded = _encode_together(propagators, frames)
-    requests = [GroupRequest(group, frame) for propagator, frame in zip(propagators, encoded)
-                for group in propagator.groups]
+    members = [p for propagator in propagators for p in propagator._members()]
+    member_frames = [f for propagator, frame in zip(propagators, frames)
+                     for f in ([frame, mirrored(frame)] if propagator.flip else [frame])]
+    for member in members:
+        member._commit_pending()
+    encoded = _encode_together(members, member_frames)
+    requests = [GroupRequest(group, frame) for member, frame in zip(members, encoded)
+                for group in member.groups]
     with policy.autocast(propagators[0].device):
         results = iter(propagate_groups(model, requests, policy.attention_dtype))
-    return [p._finish_step(frame, enc, [next(results) for _ in p.groups])
-            for p, frame, enc in zip(propagators, frames, encoded)]
+    member_results = [[next(results) for _ in member.groups] for member in members]
+    outputs = []
+    position = 0
+    for propagator in propagators:
+        count = len(propagator._members())
+        parts = slice(position, position + count)
+        position += count
+        logits = [m._merge_groups(r) for m, r in zip(members[parts], member_results[parts])]
+        if len(logits) == 2:
+            logits = [fuse_mirrored(*logits)]
+        labels = logits[0].permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
+        for member, frame, enc, result, member_labels in zip(
+                members[parts], member_frames[parts], encoded[parts], member_results[parts],
+                (labels, labels.flip(-1))):
+            member._keep_pending(frame, enc, result, member_labels)
+        outputs.append(StepOutput(labels, logits[0], propagator.num_objects))
+    return outputs
+
+
+def mirrored(image: np.ndarray) -> np.ndarray:
+    """(H, W, ...) array mirrored left-right, contiguous."""
+    return np.ascontiguousarray(image[:, ::-1])
+
+
+def fuse_mirrored(logits: torch.Tensor, mirrored_logits: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) logits of a frame and of its mirror image -> (C, H, W) logits of the mean
+    of their softmax outputs, in the frame's orientation."""
+    probs = (logits.softmax(dim=0) + mirrored_logits.flip(-1).softmax(dim=0)) / 2
+    return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
 
 
 def _encode_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray]

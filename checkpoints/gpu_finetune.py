@@ -11,11 +11,12 @@ A short probe of both measures their speed together, so that each run's ``--step
 with it its learning-rate schedule) fits the budget; the log records each exact
 ``python -m aot.train`` command. ``OUT_DIR`` receives four float16 candidates (each run's
 last checkpoint and the average of its last three), both ``train.log`` files and
-``session.txt``. Pick among the candidates with
-``python -m tracker bench-synthetic --deaot FILE --seed 424242 --clips 20`` (validation)
-and on the real demo clip (``tests/test_default_model.py``: synthetic-only training can fit
-the synthetic clips better and real footage worse), then score only the chosen one on the
-held-out seed.
+``session.txt``. Pick among the candidates, alone or mixed half and half with the bundled
+model (``python -m aot.train.export ... --weights``), with
+``python -m tracker bench-synthetic --deaot FILE --seed 424242 --clips 20 --flip on``
+(validation) and on the real demo clip (``tests/test_default_model.py``: synthetic-only
+training can fit the synthetic clips better and real footage worse), then score only the
+chosen one on the held-out seed.
 """
 
 from __future__ import annotations

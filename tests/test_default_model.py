@@ -39,8 +39,8 @@ def test_bundled_model_beats_the_static_baseline(tmp_path, bundled_model):
 
 
 def test_batch_command_tracks_the_demo_clip_with_it(tmp_path):
-    """A fresh machine: no --deaot, no downloads. The log says which model ran, and both
-    riders stay tracked to the last frame."""
+    """A fresh machine: no --deaot, no downloads. The log says which model ran and how, and
+    the van and the rider stay tracked to the last frame."""
     env = {"CLICKTRACK_CHECKPOINTS": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin",
            "OMP_NUM_THREADS": "2"}
     run = subprocess.run([sys.executable, "-m", "tracker", "track", str(DEMO_CLIP), "--out",
@@ -49,6 +49,7 @@ def test_batch_command_tracks_the_demo_clip_with_it(tmp_path):
                          env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "bundled DeAOT-T, trained on synthetic clips only" in run.stderr
+    assert "flip test-time augmentation" in run.stderr  # as its figures were measured
     masks = tmp_path / "out" / "bikes" / "masks"
     first, last = read_label_png(masks / "00000.png"), read_label_png(masks / "00059.png")
     for object_id in np.unique(first[first > 0]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 
 from aot.config import VARIANTS
@@ -101,3 +102,11 @@ def test_export_averages_checkpoints_into_a_loadable_release_file(tmp_path):
     expected = (states[0][key] + states[1][key]) / 2
     assert torch.allclose(model.state_dict()[key], expected, atol=2e-3, rtol=1e-3)
     assert (tmp_path / "averaged.pth").stat().st_size < 0.6 * Path(steps[0]).stat().st_size
+
+    export(steps, str(tmp_path / "mixed.pth"), weights=[3, 1])  # a stage interpolation
+    mixed = load_model(tmp_path / "mixed.pth").state_dict()[key]
+    assert torch.allclose(mixed, 0.75 * states[0][key] + 0.25 * states[1][key],
+                          atol=2e-3, rtol=1e-3)
+    assert not torch.equal(mixed, model.state_dict()[key])  # not the equal-weight mean
+    with pytest.raises(ValueError, match="one non-negative weight per checkpoint"):
+        export(steps, str(tmp_path / "bad.pth"), weights=[1])

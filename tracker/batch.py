@@ -22,7 +22,7 @@ from pathlib import Path
 from tracker.atomic import write_json
 from tracker.exports import export_results
 from tracker.masks import read_label_png
-from tracker.models import ModelCache
+from tracker.models import ModelCache, use_flip
 from tracker.prompts import read_prompts
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker
 from tracker.stepping import Steps, run_alone
@@ -87,8 +87,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       sam: str | None = None, device: str = "cpu", sam_gap: int = 0,
                       max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                       long_term_gap: int | None = None, min_area: int = 200,
-                      precision: str = "auto", models: ModelCache | None = None,
-                      skip_finished: bool = True,
+                      precision: str = "auto", flip: str = "auto",
+                      models: ModelCache | None = None, skip_finished: bool = True,
                       on_progress: Callable[[int, int], None] | None = None
                       ) -> Steps[VideoResult]:
     """:func:`track_video` as a generator of DeAOT steps (see :mod:`tracker.stepping`), so
@@ -107,6 +107,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         long_term_gap: frames between long-term memory additions.
         min_area: smallest new object in pixels.
         precision: DeAOT's precision: auto (the device's fast path) or fp32 (official).
+        flip: flip test-time augmentation: ``on``, ``off`` or ``auto`` (on for the bundled
+            model only; see :func:`tracker.models.use_flip`).
         models: a cache to share loaded models across videos.
         skip_finished: return at once if the output holds a completed run.
         on_progress: called with (frames done, frames in total) while tracking.
@@ -131,13 +133,17 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             entry.prompt.validate(video.info.width, video.info.height)
         check_writable(out)
         model = models.deaot(deaot, device)
+        flipping = use_flip(flip, deaot)
+        if flipping:
+            logger.info("%s: DeAOT tracks with flip test-time augmentation, about twice the "
+                        "compute (--flip off for one pass)", path.name)
         needs_segmenter = object_prompts is not None or sam_gap > 0
         segmenter = models.segmenter(sam, device) if needs_segmenter \
             else models.segmenter("grabcut", device)
         write_json(out / STATUS_FILE, {"input": str(path.resolve()), "complete": False})
         tracker = Tracker(video, out, model, segmenter, sam_gap=sam_gap, min_area=min_area,
                           max_long_term=max_long_term, long_term_gap=long_term_gap,
-                          precision=precision)
+                          precision=precision, flip=flipping)
         tracker.masks.clear()
         if labels is not None:
             tracker.set_labels(0, labels)
@@ -154,5 +160,5 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                                    "seconds": round(result.seconds, 2),
                                    "segmenter": segmenter.name,
                                    "deaot": model.config.name,
-                                   "precision": precision})
+                                   "precision": precision, "flip": flipping})
     return result

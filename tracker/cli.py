@@ -44,8 +44,8 @@ def _track(args: argparse.Namespace) -> int:
             source, args.out, mask=args.mask, prompts=args.prompts, deaot=args.deaot,
             sam=args.sam, device=args.device, sam_gap=args.sam_gap,
             max_long_term=args.max_long_term or None, min_area=args.min_area,
-            precision=args.precision, models=models, skip_finished=not args.force,
-            on_progress=progress)
+            precision=args.precision, flip=args.flip, models=models,
+            skip_finished=not args.force, on_progress=progress)
 
     jobs = (job(i, source) for i, source in enumerate(args.inputs))
     with logging_redirect_tqdm(), tqdm(total=len(args.inputs), desc="videos", unit="video",
@@ -125,21 +125,29 @@ def _eval(args: argparse.Namespace) -> int:
 def _bench_synthetic(args: argparse.Namespace) -> int:
     import tempfile
 
-    from tracker.models import ModelCache
+    from tracker.models import ModelCache, use_flip
     from tracker.synthetic_benchmark import HELD_OUT_SEED, run_synthetic_benchmark
 
     model = ModelCache().deaot(args.deaot, args.device)
+    flip = use_flip(args.flip, args.deaot)
     out = args.out or Path(tempfile.mkdtemp(prefix="clicktrack-synthetic-"))
     seed = HELD_OUT_SEED if args.seed is None else args.seed
     result = run_synthetic_benchmark(model, out, clips=args.clips, seed=seed,
-                                     size=(args.size, args.size), frames=args.frames)
+                                     size=(args.size, args.size), frames=args.frames,
+                                     flip=flip)
     print(result.model.table())
-    print(f"model J&F {result.model.jf:.3f}   static first-mask baseline J&F "
-          f"{result.static_baseline.jf:.3f}   (masks in {out})")
+    print(f"model J&F {result.model.jf:.3f} (flip {'on' if flip else 'off'})   static "
+          f"first-mask baseline J&F {result.static_baseline.jf:.3f}   (masks in {out})")
     return 0
 
 
+FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and average (about "
+             "2x DeAOT's compute); auto = on for the bundled model only")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from tracker.models import FLIP_CHOICES
+
     parser = argparse.ArgumentParser(prog="python -m tracker",
                                      description="Segment and track objects through videos.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--precision", default="auto",
                        choices=["auto", "fp32", "bf16-attention", "bf16", "fp16"],
                        help="DeAOT precision: auto = the device's fast path, fp32 = official")
+    track.add_argument("--flip", choices=FLIP_CHOICES, default="auto", help=FLIP_HELP)
     track.add_argument("--force", action="store_true", help="redo finished videos")
     track.add_argument("--batch-videos", type=int, default=1, metavar="N",
                        help="track N videos at once, their DeAOT steps batched together "
@@ -192,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, help="clip seed (default: the held-out one)")
     synthetic.add_argument("--device", default="cpu")
     synthetic.add_argument("--out", type=Path, help="where the masks go (default: a temp dir)")
+    synthetic.add_argument("--flip", choices=FLIP_CHOICES, default="auto", help=FLIP_HELP)
     synthetic.set_defaults(run=_bench_synthetic)
     return parser
 

@@ -23,6 +23,8 @@ DEAOT_PREFERENCE = ("r50_deaotl", "swinb_deaotl", "deaotl", "deaotb", "deaots", 
                     "clicktrack_deaott")
 BUNDLED_NOTE = ("ClickTrack's bundled DeAOT-T, trained on synthetic clips only; for better "
                 "tracking download an official model: python -m tracker download r50_deaotl")
+#: Settings of flip test-time augmentation.
+FLIP_CHOICES = ("auto", "on", "off")
 #: SAM checkpoints in order of preference per device type.
 SAM_PREFERENCE = {"cuda": ("sam_vit_h", "sam_vit_l", "sam_vit_b"),
                   "cpu": ("sam_vit_b", "sam_vit_l", "sam_vit_h")}
@@ -101,6 +103,16 @@ def is_bundled(spec: str | None) -> bool:
     name = spec or default_deaot_name()
     entry = load_registry().get(name)
     return entry is not None and entry.bundled
+
+
+def use_flip(choice: str, spec: str | None) -> bool:
+    """Whether DeAOT should track with flip test-time augmentation (see
+    :class:`aot.Propagator`): ``"on"``, ``"off"``, or ``"auto"``: on for the bundled model,
+    whose published figures are measured that way, off for official checkpoints, which
+    track well in one pass at half the cost."""
+    if choice not in FLIP_CHOICES:
+        raise ValueError(f"flip must be one of {', '.join(FLIP_CHOICES)}, got {choice!r}")
+    return choice == "on" or (choice == "auto" and is_bundled(spec))
 
 
 def default_sam_name(device: torch.device) -> str | None:

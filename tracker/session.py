@@ -105,12 +105,14 @@ class Tracker:
         long_term_gap: frames between long-term memory additions (default: the variant's).
         precision: DeAOT's precision (see :mod:`aot.precision`); ``auto`` is the fast path
             of the device, ``fp32`` the official numerics.
+        flip: track with flip test-time augmentation (see :class:`aot.Propagator`).
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
                  segmenter: Segmenter, sam_gap: int = 0, min_area: int = 200,
                  max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
-                 long_term_gap: int | None = None, precision: str = "auto") -> None:
+                 long_term_gap: int | None = None, precision: str = "auto",
+                 flip: bool = False) -> None:
         if sam_gap < 0:
             raise ValueError(f"sam_gap must be 0 (off) or positive, got {sam_gap}")
         if sam_gap and not segmenter.can_segment_everything:
@@ -125,6 +127,7 @@ class Tracker:
         self.max_long_term = max_long_term
         self.long_term_gap = long_term_gap
         self.precision = precision
+        self.flip = flip
         self._state = _State({}, {}, {}, set(), 1, None)
         self._history: list[_State] = []
         self._cached_frame: tuple[int, np.ndarray] | None = None
@@ -330,7 +333,8 @@ class Tracker:
                   should_stop: Callable[[], bool] | None) -> Steps[None]:
         forward = frames.step > 0
         propagator = Propagator(self.model, long_term_gap=self.long_term_gap,
-                                max_long_term=self.max_long_term, precision=self.precision)
+                                max_long_term=self.max_long_term, precision=self.precision,
+                                flip=self.flip)
         propagator.add_reference(self.video.read(start), self.labels(start))
         stream = (self.video.frames(frames.start, frames.stop) if forward
                   else self.video.frames_backward(frames.start, frames.stop))

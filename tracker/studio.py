@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
-from tracker.models import BUNDLED_NOTE, ModelCache, is_bundled
+from tracker.models import BUNDLED_NOTE, ModelCache, is_bundled, use_flip
 from tracker.overlay import draw_overlay, object_colour
 from tracker.segmenter import Prompt
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
@@ -47,6 +47,7 @@ class Settings:
     max_long_term: int | None = DEFAULT_MAX_LONG_TERM
     device: str = "cpu"
     precision: str = "auto"
+    flip: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ class StudioSession:
         try:
             self._stop.clear()
             tracker.model = self.models.deaot(self.settings.deaot, self.settings.device)
+            tracker.flip = use_flip(self.settings.flip, self.settings.deaot)
             self.model_note = BUNDLED_NOTE if is_bundled(self.settings.deaot) else ""
             began = time.perf_counter()
 

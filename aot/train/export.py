@@ -2,8 +2,10 @@
 
 Keeps only the official-format ``state_dict`` (no optimizer or run state), in float16 to
 halve the size; :func:`aot.load_model` reads it back into float32. Given several checkpoints
-of one run, it writes the average of their weights (a cheap ensemble of the run's last
-steps).
+of one run, it writes the average of their weights: a cheap ensemble of the run's last steps,
+or, with ``--weights``, an interpolation between an earlier stage and a later one (fine-tuning
+further on synthetic clips fits them better and real video worse; a mix of the two stages
+keeps most of the gain and the robustness).
 """
 
 from __future__ import annotations
@@ -18,22 +20,30 @@ from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
 
 
-def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The mean of floating-point entries; other entries (counters) from the last state."""
+def average_state_dicts(states: list[dict[str, torch.Tensor]],
+                        weights: list[float] | None = None) -> dict[str, torch.Tensor]:
+    """The (weighted) mean of floating-point entries; other entries (counters) from the last
+    state. ``weights`` are relative: they are normalised to sum to 1 (default: equal)."""
     if any(s.keys() != states[0].keys() for s in states):
         raise ValueError("the checkpoints to average hold different keys")
-    return {k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype)
+    weights = [1.0] * len(states) if weights is None else list(weights)
+    if len(weights) != len(states) or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"need one non-negative weight per checkpoint, got {weights} for "
+                         f"{len(states)} checkpoints")
+    share = torch.tensor(weights, dtype=torch.float64) / sum(weights)
+    return {k: sum(w * s[k].double() for w, s in zip(share.tolist(), states)).to(v.dtype)
             if v.is_floating_point() else v for k, v in states[-1].items()}
 
 
-def export(sources: list[str], target: str, half: bool = True) -> None:
-    """Write the (averaged) weights of ``sources`` to ``target``, checked against the
-    variant they belong to."""
+def export(sources: list[str], target: str, half: bool = True,
+           weights: list[float] | None = None) -> None:
+    """Write the (weighted) average of the weights of ``sources`` to ``target``, checked
+    against the variant they belong to."""
     states = [read_state_dict(source) for source in sources]
     variants = {infer_variant(state, source) for state, source in zip(states, sources)}
     if len(variants) != 1:
         raise ValueError(f"cannot average checkpoints of different variants: {sorted(variants)}")
-    state = average_state_dicts(states) if len(states) > 1 else states[0]
+    state = average_state_dicts(states, weights) if len(states) > 1 else states[0]
     check_state_dict(DeAOT(VARIANTS[variants.pop()]), state, sources[0])
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -45,9 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sources", nargs="+", metavar="CHECKPOINT",
                         help="one training checkpoint, or several to average")
     parser.add_argument("target")
+    parser.add_argument("--weights", type=float, nargs="+", metavar="W",
+                        help="relative weight of each checkpoint (default: equal)")
     parser.add_argument("--float32", action="store_true", help="keep float32 weights")
     args = parser.parse_args(argv)
-    export(args.sources, args.target, half=not args.float32)
+    if args.weights is not None and len(args.weights) != len(args.sources):
+        parser.error(f"--weights needs {len(args.sources)} values, one per checkpoint")
+    export(args.sources, args.target, half=not args.float32, weights=args.weights)
     return 0
 
 
