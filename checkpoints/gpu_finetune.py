@@ -13,10 +13,10 @@ with it its learning-rate schedule) fits the budget; the log records each exact
 last checkpoint and the average of its last three), both ``train.log`` files and
 ``session.txt``. Pick among the candidates, alone or mixed half and half with the bundled
 model (``python -m aot.train.export ... --weights``), with
-``python -m tracker bench-synthetic --deaot FILE --seed 424242 --clips 20 --flip on``
-(validation) and on the real demo clip (``tests/test_default_model.py``: synthetic-only
-training can fit the synthetic clips better and real footage worse), then score only the
-chosen one on the held-out seed.
+``python -m tracker bench-synthetic --deaot FILE --seed 424242 --clips 100 --flip on``
+(validation: 20 clips are too few to rank close candidates) and on the real demo clip
+(``tests/test_default_model.py``: synthetic-only training can fit the synthetic clips
+better and real footage worse), then score only the chosen one on the held-out seed.
 """
 
 from __future__ import annotations
