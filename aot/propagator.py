@@ -129,7 +129,6 @@ class Propagator:
         self.device = next(model.parameters()).device
         self.policy = resolve_precision(precision, self.device)
         self.precision = self.policy.name
-        self.flip = flip
         self._mirror = Propagator(model, long_term_gap, max_long_term, precision) if flip else None
         self.reset()
 
@@ -177,13 +176,21 @@ class Propagator:
         if self._mirror is not None:
             self._mirror.add_reference(mirrored(frame), mirrored(mask))
 
+    @property
+    def flip(self) -> bool:
+        """Whether the mirrored video is tracked too (flip test-time augmentation)."""
+        return self._mirror is not None
+
     def step(self, frame: np.ndarray) -> StepOutput:
         """Predict the labels of the next frame ((H, W, 3) uint8 RGB)."""
         return step_together([self], [frame])[0]
 
-    def _members(self) -> list[Propagator]:
-        """This propagator, and its mirrored twin when flipping."""
-        return [self] if self._mirror is None else [self, self._mirror]
+    def _passes(self, frame: np.ndarray) -> list[tuple[Propagator, np.ndarray]]:
+        """(propagator, frame) of each pass over ``frame``: this one, and the mirrored
+        twin on the mirror image when flipping."""
+        if self._mirror is None:
+            return [(self, frame)]
+        return [(self, frame), (self._mirror, mirrored(frame))]
 
     def _check_step(self, frame: np.ndarray) -> None:
         """Raise before anything changes if ``frame`` cannot be the next frame."""
@@ -301,32 +308,26 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
         raise ValueError("propagators stepped together must share one model and precision")
     for propagator, frame in zip(propagators, frames):
         propagator._check_step(frame)
-    members = [p for propagator in propagators for p in propagator._members()]
-    member_frames = [f for propagator, frame in zip(propagators, frames)
-                     for f in ([frame, mirrored(frame)] if propagator.flip else [frame])]
+    passes = [p._passes(frame) for p, frame in zip(propagators, frames)]
+    members = [member for video in passes for member, _ in video]
     for member in members:
         member._commit_pending()
-    encoded = _encode_together(members, member_frames)
-    requests = [GroupRequest(group, frame) for member, frame in zip(members, encoded)
+    encoded = _encode_together(members, [frame for video in passes for _, frame in video])
+    requests = [GroupRequest(group, enc) for member, enc in zip(members, encoded)
                 for group in member.groups]
     with policy.autocast(propagators[0].device):
         results = iter(propagate_groups(model, requests, policy.attention_dtype))
-    member_results = [[next(results) for _ in member.groups] for member in members]
+    encodings = iter(encoded)
     outputs = []
-    position = 0
-    for propagator in propagators:
-        count = len(propagator._members())
-        parts = slice(position, position + count)
-        position += count
-        logits = [m._merge_groups(r) for m, r in zip(members[parts], member_results[parts])]
-        if len(logits) == 2:
-            logits = [fuse_mirrored(*logits)]
-        labels = logits[0].permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
-        for member, frame, enc, result, member_labels in zip(
-                members[parts], member_frames[parts], encoded[parts], member_results[parts],
-                (labels, labels.flip(-1))):
-            member._keep_pending(frame, enc, result, member_labels)
-        outputs.append(StepOutput(labels, logits[0], propagator.num_objects))
+    for propagator, video in zip(propagators, passes):
+        steps = [(member, frame, next(encodings), [next(results) for _ in member.groups])
+                 for member, frame in video]
+        logits = [member._merge_groups(result) for member, _, _, result in steps]
+        fused = logits[0] if len(logits) == 1 else fuse_mirrored(*logits)
+        labels = fused.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
+        for n, (member, frame, enc, result) in enumerate(steps):
+            member._keep_pending(frame, enc, result, labels.flip(-1) if n else labels)
+        outputs.append(StepOutput(labels, fused, propagator.num_objects))
     return outputs
 
 
