@@ -35,6 +35,8 @@ GRABCUT = "GrabCut (no SAM weights)"
 PRECISIONS = {"Fast (auto)": "auto", "Exact (fp32, official)": "fp32"}
 FLIP_AUTO = "Auto (on for the bundled model)"
 FLIPS = {FLIP_AUTO: "auto", "On (2x compute, steadier masks)": "on", "Off": "off"}
+SCALES_AUTO = "Auto (1.0 + 1.2 for the bundled model)"
+SCALES = {SCALES_AUTO: "auto", "1.0 + 1.2 (2.4x compute)": "1.0,1.2", "Off (one scale)": "1.0"}
 
 
 def model_choices(device: str) -> tuple[list[str], list[str], str]:
@@ -147,12 +149,14 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         files = [paths["overlay"], paths["masks"], paths["annotations"], paths["objects"]]
         return [str(p) for p in files], "Exports ready."
 
-    def settings_changed(session, sam, deaot, sam_gap, memory, device, precision, flip):
+    def settings_changed(session, sam, deaot, sam_gap, memory, device, precision, flip,
+                         scales):
         session = ensure(session)
         settings = Settings(sam="grabcut" if sam == GRABCUT else sam, deaot=deaot or None,
                             sam_gap=int(sam_gap or 0),
                             max_long_term=int(memory) if memory else None, device=device,
-                            precision=PRECISIONS[precision], flip=FLIPS[flip])
+                            precision=PRECISIONS[precision], flip=FLIPS[flip],
+                            scales=SCALES[scales])
         try:
             session.apply_settings(settings)
         except (ValueError, FileNotFoundError) as error:
@@ -202,6 +206,7 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
                     precision = gr.Dropdown(list(PRECISIONS), value="Fast (auto)",
                                             label="Precision")
                     flip = gr.Dropdown(list(FLIPS), value=FLIP_AUTO, label="Mirror augmentation")
+                    scales = gr.Dropdown(list(SCALES), value=SCALES_AUTO, label="Multi-scale")
                     gr.Markdown(missing_note)
                 with gr.Row():
                     track_button = gr.Button("Track", variant="primary", elem_id="track")
@@ -245,10 +250,10 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         remove_api.click(guarded(lambda s, f, o: s.remove_object(int(o)) or f"Removed {o}."),
                          [state, frame_slider, object_api], view_outputs,
                          api_name="remove_object")
-        for widget in (sam_pick, deaot_pick, sam_gap, memory, device, precision, flip):
+        for widget in (sam_pick, deaot_pick, sam_gap, memory, device, precision, flip, scales):
             widget.change(settings_changed,
                           [state, sam_pick, deaot_pick, sam_gap, memory, device, precision,
-                           flip],
+                           flip, scales],
                           [state, status], api_visibility="private")
         track_button.click(track, [state, frame_slider],
                            [state, frame_view, status, result_video], api_name="track", **gpu)

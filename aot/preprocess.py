@@ -1,8 +1,8 @@
 """Frame and label preprocessing exactly as the official evaluation pipeline does it.
 
 * Network input size: frames whose longer side exceeds 1040 px are scaled down to it, then
-  each side is snapped to the encoder stride (16k + 1 for align-corners variants, 16k for
-  Swin) with round-half-to-even.
+  multiplied by the test-time scale (1 officially), then each side is snapped to the encoder
+  stride (16k + 1 for align-corners variants, 16k for Swin) with round-half-to-even.
 * Frames are resized with OpenCV's bicubic filter on float32 (PyTorch's bicubic differs by
   up to 1e-4), scaled to [0, 1] and normalised with the ImageNet mean and std.
 * Label maps are resized with nearest-neighbour sampling (PyTorch's ``nearest`` rule).
@@ -23,12 +23,16 @@ MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float64)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float64)
 
 
-def network_input_size(height: int, width: int, align_corners: bool) -> tuple[int, int]:
-    """The (h, w) at which a (height, width) frame enters the network."""
+def network_input_size(height: int, width: int, align_corners: bool,
+                       scale: float = 1.0) -> tuple[int, int]:
+    """The (h, w) at which a (height, width) frame enters the network, at ``scale`` times
+    the official size (multi-scale test-time augmentation)."""
     long_side = max(height, width)
     if long_side > MAX_LONG_SIDE:
         ratio = MAX_LONG_SIDE / long_side
         height, width = math.floor(ratio * height), math.floor(ratio * width)
+    if scale != 1.0:
+        height, width = round(scale * height), round(scale * width)
 
     def snap(side: int) -> int:
         if align_corners:

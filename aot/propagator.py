@@ -7,9 +7,11 @@ Usage::
     for frame in frames:
         out = prop.step(frame)               # out.labels (H, W) uint8, out.probs (N+1, H, W)
 
-With ``flip=True`` the propagator also tracks the mirrored video and averages the two
-predictions (the official evaluation's flip test-time augmentation): about twice the compute,
-a few points of J&F more for a weak model.
+Test-time augmentation, as the official evaluation offers it: with ``flip=True`` the
+propagator also tracks the mirrored video, and with ``scales=(1.0, 1.2)`` it also tracks the
+video at 1.2 times the network input size. Every view (each scale, mirrored or not) keeps
+its own memories; their softmax outputs are averaged, and the fused labels go into every
+view's memory. Each view costs one more pass of the network.
 
 ``step`` keeps the memory update of its frame pending until the next call, so that
 ``add_reference`` on the frame just returned can replace it with corrected labels (for
@@ -112,24 +114,31 @@ class Propagator:
             unbounded as in the official code. Annotated frames are never evicted.
         precision: ``fp32`` (default, the official numerics), ``bf16-attention``, ``bf16``,
             ``fp16`` or ``auto`` (the fast path for the device); see :mod:`aot.precision`.
-        flip: also propagate the left-right mirrored video, average the two softmax
-            outputs, and remember the fused labels in both memories.
+        flip: also propagate the left-right mirrored video (at every scale).
+        scales: factors of the network input size, each one view of the video; the
+            first is this propagator's own. The official input size is 1.0.
     """
 
     def __init__(self, model: DeAOT, long_term_gap: int | None = None,
                  max_long_term: int | None = None, precision: str = "fp32",
-                 flip: bool = False) -> None:
+                 flip: bool = False, scales: Sequence[float] = (1.0,)) -> None:
         if long_term_gap is not None and long_term_gap < 1:
             raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
         if max_long_term is not None and max_long_term < 1:
             raise ValueError(f"max_long_term must be at least 1, got {max_long_term}")
+        if not scales or any(not 0 < scale <= 4 for scale in scales):
+            raise ValueError(f"scales must be one or more factors in (0, 4], got {scales}")
         self.model = model
         self.long_term_gap = long_term_gap or model.config.long_term_gap
         self.max_long_term = max_long_term
         self.device = next(model.parameters()).device
         self.policy = resolve_precision(precision, self.device)
         self.precision = self.policy.name
-        self._mirror = Propagator(model, long_term_gap, max_long_term, precision) if flip else None
+        self.scales = tuple(float(scale) for scale in scales)
+        views = [(scale, mirror) for scale in self.scales
+                 for mirror in ((False, True) if flip else (False,))][1:]
+        self._views = [(Propagator(model, long_term_gap, max_long_term, precision,
+                                   scales=(scale,)), mirror) for scale, mirror in views]
         self.reset()
 
     def reset(self) -> None:
@@ -139,8 +148,8 @@ class Propagator:
         self.frame_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
         self._pending: _PendingUpdate | None = None
-        if self._mirror is not None:
-            self._mirror.reset()
+        for view, _ in self._views:
+            view.reset()
 
     @torch.inference_mode()
     def add_reference(self, frame: np.ndarray, mask: np.ndarray) -> None:
@@ -173,24 +182,22 @@ class Propagator:
         with self.policy.autocast(self.device):
             for group in self.groups:
                 group.add_reference(encoded, input_labels)
-        if self._mirror is not None:
-            self._mirror.add_reference(mirrored(frame), mirrored(mask))
+        for view, mirror in self._views:
+            view.add_reference(*((mirrored(frame), mirrored(mask)) if mirror else (frame, mask)))
 
     @property
     def flip(self) -> bool:
         """Whether the mirrored video is tracked too (flip test-time augmentation)."""
-        return self._mirror is not None
+        return any(mirror for _, mirror in self._views)
 
     def step(self, frame: np.ndarray) -> StepOutput:
         """Predict the labels of the next frame ((H, W, 3) uint8 RGB)."""
         return step_together([self], [frame])[0]
 
-    def _passes(self, frame: np.ndarray) -> list[tuple[Propagator, np.ndarray]]:
-        """(propagator, frame) of each pass over ``frame``: this one, and the mirrored
-        twin on the mirror image when flipping."""
-        if self._mirror is None:
-            return [(self, frame)]
-        return [(self, frame), (self._mirror, mirrored(frame))]
+    def _passes(self, frame: np.ndarray) -> list[tuple[Propagator, np.ndarray, bool]]:
+        """(propagator, its input, mirrored?) of each view of ``frame``, this one first."""
+        return [(self, frame, False)] + [(view, mirrored(frame) if mirror else frame, mirror)
+                                         for view, mirror in self._views]
 
     def _check_step(self, frame: np.ndarray) -> None:
         """Raise before anything changes if ``frame`` cannot be the next frame."""
@@ -224,15 +231,15 @@ class Propagator:
             raise RuntimeError("no stepped frame is waiting for its memory update")
         mask = self._check_mask(labels, self.frame_size)
         self._pending.labels = resize_labels(mask.to(self.device), self.input_size)
-        if self._mirror is not None:
-            self._mirror.set_pending_labels(mirrored(labels))
+        for view, mirror in self._views:
+            view.set_pending_labels(mirrored(labels) if mirror else labels)
 
     @torch.inference_mode()
     def flush(self) -> None:
         """Apply the pending memory update of the last stepped frame now."""
         self._commit_pending()
-        if self._mirror is not None:
-            self._mirror.flush()
+        for view, _ in self._views:
+            view.flush()
 
     def _commit_pending(self) -> None:
         if self._pending is None:
@@ -252,7 +259,8 @@ class Propagator:
         self._check_frame_size(size)
         if self.frame_size is None:
             self.frame_size = size
-            self.input_size = network_input_size(*size, self.model.config.align_corners)
+            self.input_size = network_input_size(*size, self.model.config.align_corners,
+                                                 self.scales[0])
         return _encode_together([self], [frame])[0]
 
     def _set_object_count(self, total: int) -> None:
@@ -309,10 +317,10 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
     for propagator, frame in zip(propagators, frames):
         propagator._check_step(frame)
     passes = [p._passes(frame) for p, frame in zip(propagators, frames)]
-    members = [member for video in passes for member, _ in video]
+    members = [member for video in passes for member, _, _ in video]
     for member in members:
         member._commit_pending()
-    encoded = _encode_together(members, [frame for video in passes for _, frame in video])
+    encoded = _encode_together(members, [frame for video in passes for _, frame, _ in video])
     requests = [GroupRequest(group, enc) for member, enc in zip(members, encoded)
                 for group in member.groups]
     with policy.autocast(propagators[0].device):
@@ -320,13 +328,14 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
     encodings = iter(encoded)
     outputs = []
     for propagator, video in zip(propagators, passes):
-        steps = [(member, frame, next(encodings), [next(results) for _ in member.groups])
-                 for member, frame in video]
-        logits = [member._merge_groups(result) for member, _, _, result in steps]
-        fused = logits[0] if len(logits) == 1 else fuse_mirrored(*logits)
+        steps = [(member, frame, mirror, next(encodings), [next(results) for _ in member.groups])
+                 for member, frame, mirror in video]
+        logits = [member._merge_groups(result) for member, _, _, _, result in steps]
+        fused = logits[0] if len(logits) == 1 else fuse_views(
+            logits, [mirror for _, _, mirror, _, _ in steps])
         labels = fused.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
-        for n, (member, frame, enc, result) in enumerate(steps):
-            member._keep_pending(frame, enc, result, labels.flip(-1) if n else labels)
+        for member, frame, mirror, enc, result in steps:
+            member._keep_pending(frame, enc, result, labels.flip(-1) if mirror else labels)
         outputs.append(StepOutput(labels, fused, propagator.num_objects))
     return outputs
 
@@ -336,10 +345,12 @@ def mirrored(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, ::-1])
 
 
-def fuse_mirrored(logits: torch.Tensor, mirrored_logits: torch.Tensor) -> torch.Tensor:
-    """(C, H, W) logits of a frame and of its mirror image -> (C, H, W) logits of the mean
-    of their softmax outputs, in the frame's orientation."""
-    probs = (logits.softmax(dim=0) + mirrored_logits.flip(-1).softmax(dim=0)) / 2
+def fuse_views(logits: Sequence[torch.Tensor], mirrored_views: Sequence[bool]) -> torch.Tensor:
+    """(C, H, W) logits of several views of a frame -> (C, H, W) logits of the mean of
+    their softmax outputs, in the frame's orientation (views marked mirrored are flipped
+    back first)."""
+    probs = torch.stack([(view.flip(-1) if mirror else view).softmax(dim=0)
+                         for view, mirror in zip(logits, mirrored_views)]).mean(dim=0)
     return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
 
 

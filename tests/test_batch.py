@@ -51,6 +51,7 @@ def test_finished_run_has_every_export(finished):
     assert sum(name.startswith("masks/") for name in files) == 12
     status = json.loads((out / "small" / STATUS_FILE).read_text())
     assert status["complete"] and status["deaot"] == "deaott"
+    assert not status["flip"] and status["scales"] == [1.0]  # auto: one pass for this model
 
 
 def test_cli_on_the_demo_clip_and_resume(tmp_path, deaott_checkpoint):

@@ -49,7 +49,7 @@ def test_batch_command_tracks_the_demo_clip_with_it(tmp_path):
                          env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "bundled DeAOT-T, trained on synthetic clips only" in run.stderr
-    assert "flip test-time augmentation" in run.stderr  # as its figures were measured
+    assert "test-time augmentation (flip on, scales 1.0,1.2)" in run.stderr  # as measured
     masks = tmp_path / "out" / "bikes" / "masks"
     first, last = read_label_png(masks / "00000.png"), read_label_png(masks / "00059.png")
     for object_id in np.unique(first[first > 0]):

@@ -160,3 +160,11 @@ def test_bad_frames(model, clip):
 ])
 def test_network_input_size(size, align, expected):
     assert network_input_size(*size, align) == expected
+
+
+def test_scaled_input_size_applies_after_the_size_limit():
+    """Multi-scale views of a large video stay distinct: the scale multiplies the official
+    size, which is already limited to 1040 px."""
+    assert network_input_size(720, 1280, True, scale=1.2) == (705, 1249)
+    assert network_input_size(1080, 1920, True, scale=1.2) == (705, 1249)
+    assert network_input_size(272, 640, True, scale=1.2) == (321, 769)

@@ -22,7 +22,7 @@ from pathlib import Path
 from tracker.atomic import write_json
 from tracker.exports import export_results
 from tracker.masks import read_label_png
-from tracker.models import ModelCache, use_flip
+from tracker.models import ModelCache, use_flip, use_scales
 from tracker.prompts import read_prompts
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker
 from tracker.stepping import Steps, run_alone
@@ -87,7 +87,7 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       sam: str | None = None, device: str = "cpu", sam_gap: int = 0,
                       max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                       long_term_gap: int | None = None, min_area: int = 200,
-                      precision: str = "auto", flip: str = "auto",
+                      precision: str = "auto", flip: str = "auto", scales: str = "auto",
                       models: ModelCache | None = None, skip_finished: bool = True,
                       on_progress: Callable[[int, int], None] | None = None
                       ) -> Steps[VideoResult]:
@@ -109,6 +109,9 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         precision: DeAOT's precision: auto (the device's fast path) or fp32 (official).
         flip: flip test-time augmentation: ``on``, ``off`` or ``auto`` (on for the bundled
             model only; see :func:`tracker.models.use_flip`).
+        scales: network input scales to track at and average: ``"auto"`` (1.0 and 1.2 for
+            the bundled model only) or factors such as ``"1.0,1.2"``; see
+            :func:`tracker.models.use_scales`.
         models: a cache to share loaded models across videos.
         skip_finished: return at once if the output holds a completed run.
         on_progress: called with (frames done, frames in total) while tracking.
@@ -133,17 +136,19 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             entry.prompt.validate(video.info.width, video.info.height)
         check_writable(out)
         model = models.deaot(deaot, device)
-        flipping = use_flip(flip, deaot)
-        if flipping:
-            logger.info("%s: DeAOT tracks with flip test-time augmentation, about twice the "
-                        "compute (--flip off for one pass)", path.name)
+        flipping, scaling = use_flip(flip, deaot), use_scales(scales, deaot)
+        if flipping or scaling != (1.0,):
+            logger.info("%s: DeAOT tracks with test-time augmentation (flip %s, scales %s), "
+                        "%.1fx the compute of one pass (--flip off --scales 1.0 for one pass)",
+                        path.name, "on" if flipping else "off", ",".join(map(str, scaling)),
+                        (1 + flipping) * sum(scale ** 2 for scale in scaling))
         needs_segmenter = object_prompts is not None or sam_gap > 0
         segmenter = models.segmenter(sam, device) if needs_segmenter \
             else models.segmenter("grabcut", device)
         write_json(out / STATUS_FILE, {"input": str(path.resolve()), "complete": False})
         tracker = Tracker(video, out, model, segmenter, sam_gap=sam_gap, min_area=min_area,
                           max_long_term=max_long_term, long_term_gap=long_term_gap,
-                          precision=precision, flip=flipping)
+                          precision=precision, flip=flipping, scales=scaling)
         tracker.masks.clear()
         if labels is not None:
             tracker.set_labels(0, labels)
@@ -160,5 +165,6 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                                    "seconds": round(result.seconds, 2),
                                    "segmenter": segmenter.name,
                                    "deaot": model.config.name,
-                                   "precision": precision, "flip": flipping})
+                                   "precision": precision, "flip": flipping,
+                                   "scales": list(scaling)})
     return result

@@ -44,7 +44,7 @@ def _track(args: argparse.Namespace) -> int:
             source, args.out, mask=args.mask, prompts=args.prompts, deaot=args.deaot,
             sam=args.sam, device=args.device, sam_gap=args.sam_gap,
             max_long_term=args.max_long_term or None, min_area=args.min_area,
-            precision=args.precision, flip=args.flip, models=models,
+            precision=args.precision, flip=args.flip, scales=args.scales, models=models,
             skip_finished=not args.force, on_progress=progress)
 
     jobs = (job(i, source) for i, source in enumerate(args.inputs))
@@ -125,24 +125,39 @@ def _eval(args: argparse.Namespace) -> int:
 def _bench_synthetic(args: argparse.Namespace) -> int:
     import tempfile
 
-    from tracker.models import ModelCache, use_flip
+    from tracker.models import ModelCache, use_flip, use_scales
     from tracker.synthetic_benchmark import HELD_OUT_SEED, run_synthetic_benchmark
 
     model = ModelCache().deaot(args.deaot, args.device)
-    flip = use_flip(args.flip, args.deaot)
+    flip, scales = use_flip(args.flip, args.deaot), use_scales(args.scales, args.deaot)
     out = args.out or Path(tempfile.mkdtemp(prefix="clicktrack-synthetic-"))
     seed = HELD_OUT_SEED if args.seed is None else args.seed
     result = run_synthetic_benchmark(model, out, clips=args.clips, seed=seed,
                                      size=(args.size, args.size), frames=args.frames,
-                                     flip=flip)
+                                     flip=flip, scales=scales)
     print(result.model.table())
-    print(f"model J&F {result.model.jf:.3f} (flip {'on' if flip else 'off'})   static "
+    print(f"model J&F {result.model.jf:.3f} (flip {'on' if flip else 'off'}, scales "
+          f"{','.join(map(str, scales))})   static "
           f"first-mask baseline J&F {result.static_baseline.jf:.3f}   (masks in {out})")
     return 0
 
 
 FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and average (about "
              "2x DeAOT's compute); auto = on for the bundled model only")
+SCALES_HELP = ("multi-scale test-time augmentation: network input scales to track at and "
+               "average, e.g. 1.0,1.2 (each scale s costs about s^2 of one pass); auto = 1.0,1.2 "
+               "for the bundled model, 1.0 otherwise")
+
+
+def scales_choice(text: str) -> str:
+    """``--scales``: ``auto`` or comma-separated factors, checked before any video starts."""
+    from tracker.models import use_scales
+
+    try:
+        use_scales(text, None)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["auto", "fp32", "bf16-attention", "bf16", "fp16"],
                        help="DeAOT precision: auto = the device's fast path, fp32 = official")
     track.add_argument("--flip", choices=FLIP_CHOICES, default="auto", help=FLIP_HELP)
+    track.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
     track.add_argument("--force", action="store_true", help="redo finished videos")
     track.add_argument("--batch-videos", type=int, default=1, metavar="N",
                        help="track N videos at once, their DeAOT steps batched together "
@@ -202,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--device", default="cpu")
     synthetic.add_argument("--out", type=Path, help="where the masks go (default: a temp dir)")
     synthetic.add_argument("--flip", choices=FLIP_CHOICES, default="auto", help=FLIP_HELP)
+    synthetic.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
     synthetic.set_defaults(run=_bench_synthetic)
     return parser
 

@@ -25,6 +25,8 @@ BUNDLED_NOTE = ("ClickTrack's bundled DeAOT-T, trained on synthetic clips only; 
                 "tracking download an official model: python -m tracker download r50_deaotl")
 #: Settings of flip test-time augmentation.
 FLIP_CHOICES = ("auto", "on", "off")
+#: Network input scales the bundled model tracks at with ``scales="auto"``.
+BUNDLED_SCALES = (1.0, 1.2)
 #: SAM checkpoints in order of preference per device type.
 SAM_PREFERENCE = {"cuda": ("sam_vit_h", "sam_vit_l", "sam_vit_b"),
                   "cpu": ("sam_vit_b", "sam_vit_l", "sam_vit_h")}
@@ -113,6 +115,24 @@ def use_flip(choice: str, spec: str | None) -> bool:
     if choice not in FLIP_CHOICES:
         raise ValueError(f"flip must be one of {', '.join(FLIP_CHOICES)}, got {choice!r}")
     return choice == "on" or (choice == "auto" and is_bundled(spec))
+
+
+def use_scales(choice: str, spec: str | None) -> tuple[float, ...]:
+    """The network input scales DeAOT should track at and average (multi-scale test-time
+    augmentation, see :class:`aot.Propagator`): comma-separated factors such as
+    ``"1.0,1.2"``, or ``"auto"``: :data:`BUNDLED_SCALES` for the bundled model, whose
+    published figures are measured that way, and one pass at the official size for official
+    checkpoints."""
+    if choice == "auto":
+        return BUNDLED_SCALES if is_bundled(spec) else (1.0,)
+    try:
+        scales = tuple(float(part) for part in choice.split(","))
+    except ValueError:
+        scales = ()
+    if not scales or any(not 0 < scale <= 4 for scale in scales):
+        raise ValueError(f"scales must be 'auto' or factors in (0, 4] such as 1.0,1.2, "
+                         f"got {choice!r}")
+    return scales
 
 
 def default_sam_name(device: torch.device) -> str | None:

@@ -106,13 +106,14 @@ class Tracker:
         precision: DeAOT's precision (see :mod:`aot.precision`); ``auto`` is the fast path
             of the device, ``fp32`` the official numerics.
         flip: track with flip test-time augmentation (see :class:`aot.Propagator`).
+        scales: network input scales to track at and average (see :class:`aot.Propagator`).
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
                  segmenter: Segmenter, sam_gap: int = 0, min_area: int = 200,
                  max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                  long_term_gap: int | None = None, precision: str = "auto",
-                 flip: bool = False) -> None:
+                 flip: bool = False, scales: tuple[float, ...] = (1.0,)) -> None:
         if sam_gap < 0:
             raise ValueError(f"sam_gap must be 0 (off) or positive, got {sam_gap}")
         if sam_gap and not segmenter.can_segment_everything:
@@ -128,6 +129,7 @@ class Tracker:
         self.long_term_gap = long_term_gap
         self.precision = precision
         self.flip = flip
+        self.scales = scales
         self._state = _State({}, {}, {}, set(), 1, None)
         self._history: list[_State] = []
         self._cached_frame: tuple[int, np.ndarray] | None = None
@@ -334,7 +336,7 @@ class Tracker:
         forward = frames.step > 0
         propagator = Propagator(self.model, long_term_gap=self.long_term_gap,
                                 max_long_term=self.max_long_term, precision=self.precision,
-                                flip=self.flip)
+                                flip=self.flip, scales=self.scales)
         propagator.add_reference(self.video.read(start), self.labels(start))
         stream = (self.video.frames(frames.start, frames.stop) if forward
                   else self.video.frames_backward(frames.start, frames.stop))

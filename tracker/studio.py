@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
-from tracker.models import BUNDLED_NOTE, ModelCache, is_bundled, use_flip
+from tracker.models import BUNDLED_NOTE, ModelCache, is_bundled, use_flip, use_scales
 from tracker.overlay import draw_overlay, object_colour
 from tracker.segmenter import Prompt
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
@@ -48,6 +48,7 @@ class Settings:
     device: str = "cpu"
     precision: str = "auto"
     flip: str = "auto"
+    scales: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,7 @@ class StudioSession:
             self._stop.clear()
             tracker.model = self.models.deaot(self.settings.deaot, self.settings.device)
             tracker.flip = use_flip(self.settings.flip, self.settings.deaot)
+            tracker.scales = use_scales(self.settings.scales, self.settings.deaot)
             self.model_note = BUNDLED_NOTE if is_bundled(self.settings.deaot) else ""
             began = time.perf_counter()
 

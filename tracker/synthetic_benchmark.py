@@ -32,9 +32,10 @@ class SyntheticBenchmark:
 def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
                             seed: int = HELD_OUT_SEED, size: tuple[int, int] = (161, 161),
                             frames: int = 30, precision: str = "fp32",
-                            flip: bool = False) -> SyntheticBenchmark:
+                            flip: bool = False, scales: tuple[float, ...] = (1.0,)
+                            ) -> SyntheticBenchmark:
     """Write ground truth, predictions and baseline masks under ``out_dir`` and score them
-    (``flip``: with flip test-time augmentation, see :class:`aot.Propagator`)."""
+    (``flip``, ``scales``: test-time augmentation, see :class:`aot.Propagator`)."""
     out_dir = Path(out_dir)
     source = SyntheticClips(seed, size, frames, max_objects=3)
     for index in range(clips):
@@ -42,7 +43,7 @@ def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
         name = f"clip{index:03d}"
         truth, predicted, static = (MaskStore(out_dir / part / name)
                                     for part in ("gt", "model", "static"))
-        propagator = Propagator(model, precision=precision, flip=flip)
+        propagator = Propagator(model, precision=precision, flip=flip, scales=scales)
         propagator.add_reference(clip_frames[0], labels[0])
         for t in range(frames):
             truth.write(t, labels[t])
@@ -50,6 +51,7 @@ def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
             predicted.write(t, labels[0] if t == 0 else propagator.step(clip_frames[t]).labels)
     result = SyntheticBenchmark(evaluate_folders(out_dir / "model", out_dir / "gt"),
                                 evaluate_folders(out_dir / "static", out_dir / "gt"))
-    logger.info("held-out synthetic clips: model J&F %.3f (flip %s), static baseline J&F %.3f",
-                result.model.jf, "on" if flip else "off", result.static_baseline.jf)
+    logger.info("held-out synthetic clips: model J&F %.3f (flip %s, scales %s), static "
+                "baseline J&F %.3f", result.model.jf, "on" if flip else "off",
+                ", ".join(map(str, scales)), result.static_baseline.jf)
     return result

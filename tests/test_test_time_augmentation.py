@@ -1,4 +1,5 @@
-"""Flip test-time augmentation in the propagator, with the bundled DeAOT on the demo clip."""
+"""Test-time augmentation in the propagator (flip and multiple scales), with the bundled DeAOT
+on the demo clip."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import pytest
 import torch
 
 import aot
+from aot.preprocess import network_input_size
 from aot.propagator import mirrored
 from helpers import bikes_clip
+from tracker.cli import build_parser
+from tracker.models import BUNDLED_SCALES, use_scales
 from tracker.registry import load_registry
 
 
@@ -82,3 +86,55 @@ def test_stepped_together_with_a_plain_propagator(model, clip):
         outputs = aot.step_together(together, [frame, frame])
         for got, want in zip(outputs, expected):
             assert torch.allclose(got.probs, want.probs, atol=1e-4)
+
+
+def test_a_scaled_view_runs_at_the_scaled_input_size(model, clip):
+    frames, mask = clip
+    height, width = mask.shape
+    prop = aot.Propagator(model, scales=(1.2,))
+    prop.add_reference(frames[0], mask)
+    assert prop.input_size == network_input_size(round(height * 1.2), round(width * 1.2), True)
+    assert prop.input_size == network_input_size(height, width, True, scale=1.2)
+    assert prop.input_size[0] > height + 16
+    plain = aot.Propagator(model)
+    plain.add_reference(frames[0], mask)
+    scaled_labels, plain_labels = prop.step(frames[1]).labels, plain.step(frames[1]).labels
+    assert scaled_labels.shape == mask.shape
+    assert (scaled_labels != plain_labels).sum() > 0
+    assert (scaled_labels == plain_labels).mean() > 0.9
+
+
+def test_scales_and_flip_average_all_four_views(model, clip):
+    frames, mask = clip
+    views = [(aot.Propagator(model, scales=(scale,)), mirror)
+             for scale in (1.0, 1.2) for mirror in (False, True)]
+    for view, mirror in views:
+        view.add_reference(*((mirrored(frames[0]), mirrored(mask)) if mirror else (frames[0], mask)))
+    expected = sum((view.step(mirrored(frames[1])).probs.flip(-1) if mirror
+                    else view.step(frames[1]).probs) for view, mirror in views) / 4
+    ensemble = aot.Propagator(model, flip=True, scales=(1.0, 1.2))
+    assert ensemble.flip and ensemble.scales == (1.0, 1.2)
+    ensemble.add_reference(frames[0], mask)
+    out = ensemble.step(frames[1])
+    assert torch.allclose(out.probs, expected, atol=1e-4)
+    assert np.array_equal(out.labels, expected.argmax(0).numpy())
+
+
+@pytest.mark.parametrize("scales", [(), (0.0,), (1.0, -1.0), (5.0,)])
+def test_bad_scales(model, scales):
+    with pytest.raises(ValueError, match="scales"):
+        aot.Propagator(model, scales=scales)
+
+
+def test_front_doors_choose_scales_by_model(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLICKTRACK_CHECKPOINTS", str(tmp_path))  # nothing downloaded
+    assert use_scales("auto", None) == BUNDLED_SCALES  # the bundled model is the default
+    assert use_scales("auto", "clicktrack_deaott") == BUNDLED_SCALES
+    assert use_scales("auto", "r50_deaotl") == (1.0,)
+    assert use_scales("1,1.25", "r50_deaotl") == (1.0, 1.25)
+    for bad in ("", "1.0,", "big", "0", "1.0,9"):
+        with pytest.raises(ValueError, match="scales must be"):
+            use_scales(bad, None)
+        with pytest.raises(SystemExit):  # the batch command refuses it before any video
+            build_parser().parse_args(["track", "v.mp4", "--out", "o", "--mask", "m.png",
+                                       "--scales", bad])
