@@ -126,15 +126,13 @@ class Propagator:
             raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
         if max_long_term is not None and max_long_term < 1:
             raise ValueError(f"max_long_term must be at least 1, got {max_long_term}")
-        if not scales or any(not 0 < scale <= 4 for scale in scales):
-            raise ValueError(f"scales must be one or more factors in (0, 4], got {scales}")
         self.model = model
         self.long_term_gap = long_term_gap or model.config.long_term_gap
         self.max_long_term = max_long_term
         self.device = next(model.parameters()).device
         self.policy = resolve_precision(precision, self.device)
         self.precision = self.policy.name
-        self.scales = tuple(float(scale) for scale in scales)
+        self.scales = check_scales(scales)
         views = [(scale, mirror) for scale in self.scales
                  for mirror in ((False, True) if flip else (False,))][1:]
         self._views = [(Propagator(model, long_term_gap, max_long_term, precision,
@@ -182,8 +180,8 @@ class Propagator:
         with self.policy.autocast(self.device):
             for group in self.groups:
                 group.add_reference(encoded, input_labels)
-        for view, mirror in self._views:
-            view.add_reference(*((mirrored(frame), mirrored(mask)) if mirror else (frame, mask)))
+        for view, _, (view_frame, view_mask) in self._views_of(frame, mask):
+            view.add_reference(view_frame, view_mask)
 
     @property
     def flip(self) -> bool:
@@ -194,10 +192,17 @@ class Propagator:
         """Predict the labels of the next frame ((H, W, 3) uint8 RGB)."""
         return step_together([self], [frame])[0]
 
+    def _views_of(self, *arrays: np.ndarray
+                  ) -> list[tuple[Propagator, bool, tuple[np.ndarray, ...]]]:
+        """(view, mirrored?, ``arrays`` as that view sees them) of each extra view; the
+        mirror images are made once and shared by the mirrored views of every scale."""
+        flipped = tuple(mirrored(array) for array in arrays) if self.flip else arrays
+        return [(view, mirror, flipped if mirror else arrays) for view, mirror in self._views]
+
     def _passes(self, frame: np.ndarray) -> list[tuple[Propagator, np.ndarray, bool]]:
         """(propagator, its input, mirrored?) of each view of ``frame``, this one first."""
-        return [(self, frame, False)] + [(view, mirrored(frame) if mirror else frame, mirror)
-                                         for view, mirror in self._views]
+        return [(self, frame, False)] + [(view, view_frame, mirror)
+                                         for view, mirror, (view_frame,) in self._views_of(frame)]
 
     def _check_step(self, frame: np.ndarray) -> None:
         """Raise before anything changes if ``frame`` cannot be the next frame."""
@@ -231,8 +236,8 @@ class Propagator:
             raise RuntimeError("no stepped frame is waiting for its memory update")
         mask = self._check_mask(labels, self.frame_size)
         self._pending.labels = resize_labels(mask.to(self.device), self.input_size)
-        for view, mirror in self._views:
-            view.set_pending_labels(mirrored(labels) if mirror else labels)
+        for view, _, (view_labels,) in self._views_of(labels):
+            view.set_pending_labels(view_labels)
 
     @torch.inference_mode()
     def flush(self) -> None:
@@ -334,10 +339,18 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
         fused = logits[0] if len(logits) == 1 else fuse_views(
             logits, [mirror for _, _, mirror, _, _ in steps])
         labels = fused.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
+        flipped = labels.flip(-1) if propagator.flip else labels
         for member, frame, mirror, enc, result in steps:
-            member._keep_pending(frame, enc, result, labels.flip(-1) if mirror else labels)
+            member._keep_pending(frame, enc, result, flipped if mirror else labels)
         outputs.append(StepOutput(labels, fused, propagator.num_objects))
     return outputs
+
+
+def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """``scales`` as a tuple of floats, or ``ValueError`` unless each lies in (0, 4]."""
+    if not scales or any(not 0 < scale <= 4 for scale in scales):
+        raise ValueError(f"scales must be one or more factors in (0, 4], got {tuple(scales)}")
+    return tuple(float(scale) for scale in scales)
 
 
 def mirrored(image: np.ndarray) -> np.ndarray:

@@ -109,7 +109,8 @@ def test_scales_and_flip_average_all_four_views(model, clip):
     views = [(aot.Propagator(model, scales=(scale,)), mirror)
              for scale in (1.0, 1.2) for mirror in (False, True)]
     for view, mirror in views:
-        view.add_reference(*((mirrored(frames[0]), mirrored(mask)) if mirror else (frames[0], mask)))
+        inputs = (mirrored(frames[0]), mirrored(mask)) if mirror else (frames[0], mask)
+        view.add_reference(*inputs)
     expected = sum((view.step(mirrored(frames[1])).probs.flip(-1) if mirror
                     else view.step(frames[1]).probs) for view, mirror in views) / 4
     ensemble = aot.Propagator(model, flip=True, scales=(1.0, 1.2))

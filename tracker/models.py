@@ -10,6 +10,7 @@ import torch
 
 import aot
 from aot import DeAOT
+from aot.propagator import check_scales
 from tracker.grabcut import GrabCutSegmenter
 from tracker.registry import load_registry, resolve_weights
 from tracker.sam import SamSegmenter, load_sam
@@ -126,13 +127,10 @@ def use_scales(choice: str, spec: str | None) -> tuple[float, ...]:
     if choice == "auto":
         return BUNDLED_SCALES if is_bundled(spec) else (1.0,)
     try:
-        scales = tuple(float(part) for part in choice.split(","))
+        return check_scales([float(part) for part in choice.split(",")])
     except ValueError:
-        scales = ()
-    if not scales or any(not 0 < scale <= 4 for scale in scales):
         raise ValueError(f"scales must be 'auto' or factors in (0, 4] such as 1.0,1.2, "
-                         f"got {choice!r}")
-    return scales
+                         f"got {choice!r}") from None
 
 
 def default_sam_name(device: torch.device) -> str | None:
