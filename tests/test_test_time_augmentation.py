@@ -12,7 +12,7 @@ from aot.preprocess import network_input_size
 from aot.propagator import mirrored
 from helpers import bikes_clip
 from tracker.cli import build_parser
-from tracker.models import BUNDLED_SCALES, use_scales
+from tracker.models import BUNDLED_SCALES, describe_augmentation, use_scales
 from tracker.registry import load_registry
 
 
@@ -133,6 +133,7 @@ def test_front_doors_choose_scales_by_model(monkeypatch, tmp_path):
     assert use_scales("auto", "clicktrack_deaott") == BUNDLED_SCALES
     assert use_scales("auto", "r50_deaotl") == (1.0,)
     assert use_scales("1,1.25", "r50_deaotl") == (1.0, 1.25)
+    assert describe_augmentation(True, use_scales("1,1.25", None)) == "flip on, scales 1.0,1.25"
     for bad in ("", "1.0,", "big", "0", "1.0,9"):
         with pytest.raises(ValueError, match="scales must be"):
             use_scales(bad, None)

@@ -22,7 +22,7 @@ from pathlib import Path
 from tracker.atomic import write_json
 from tracker.exports import export_results
 from tracker.masks import read_label_png
-from tracker.models import ModelCache, use_flip, use_scales
+from tracker.models import ModelCache, describe_augmentation, use_flip, use_scales
 from tracker.prompts import read_prompts
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker
 from tracker.stepping import Steps, run_alone
@@ -138,9 +138,9 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         model = models.deaot(deaot, device)
         flipping, scaling = use_flip(flip, deaot), use_scales(scales, deaot)
         if flipping or scaling != (1.0,):
-            logger.info("%s: DeAOT tracks with test-time augmentation (flip %s, scales %s), "
-                        "%.1fx the compute of one pass (--flip off --scales 1.0 for one pass)",
-                        path.name, "on" if flipping else "off", ",".join(map(str, scaling)),
+            logger.info("%s: DeAOT tracks with test-time augmentation (%s), %.1fx the compute "
+                        "of one pass (--flip off --scales 1.0 for one pass)", path.name,
+                        describe_augmentation(flipping, scaling),
                         (1 + flipping) * sum(scale ** 2 for scale in scaling))
         needs_segmenter = object_prompts is not None or sam_gap > 0
         segmenter = models.segmenter(sam, device) if needs_segmenter \

@@ -125,7 +125,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _bench_synthetic(args: argparse.Namespace) -> int:
     import tempfile
 
-    from tracker.models import ModelCache, use_flip, use_scales
+    from tracker.models import ModelCache, describe_augmentation, use_flip, use_scales
     from tracker.synthetic_benchmark import HELD_OUT_SEED, run_synthetic_benchmark
 
     model = ModelCache().deaot(args.deaot, args.device)
@@ -136,8 +136,7 @@ def _bench_synthetic(args: argparse.Namespace) -> int:
                                      size=(args.size, args.size), frames=args.frames,
                                      flip=flip, scales=scales)
     print(result.model.table())
-    print(f"model J&F {result.model.jf:.3f} (flip {'on' if flip else 'off'}, scales "
-          f"{','.join(map(str, scales))})   static "
+    print(f"model J&F {result.model.jf:.3f} ({describe_augmentation(flip, scales)})   static "
           f"first-mask baseline J&F {result.static_baseline.jf:.3f}   (masks in {out})")
     return 0
 

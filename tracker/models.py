@@ -133,6 +133,11 @@ def use_scales(choice: str, spec: str | None) -> tuple[float, ...]:
                          f"got {choice!r}") from None
 
 
+def describe_augmentation(flip: bool, scales: tuple[float, ...]) -> str:
+    """``"flip on, scales 1.0,1.2"``: test-time augmentation as logs and reports name it."""
+    return f"flip {'on' if flip else 'off'}, scales {','.join(map(str, scales))}"
+
+
 def default_sam_name(device: torch.device) -> str | None:
     """The preferred SAM checkpoint present for ``device``, or ``None``."""
     registry = load_registry()

@@ -186,9 +186,10 @@ class Tracker:
     def prompt(self, frame: int, object_id: int, prompt: Prompt) -> PromptOutcome:
         """Add clicks and/or a box for ``object_id`` on ``frame`` and re-segment it.
 
-        An id not seen before creates the object (see :meth:`new_object`). Clicks accumulate per object and frame; each call refines the object's previous mask
-        on that frame. The object's new mask replaces its old pixels on the frame and covers
-        other objects where they overlap.
+        An id not seen before creates the object (see :meth:`new_object`). Clicks accumulate
+        per object and frame; each call refines the object's previous mask on that frame.
+        The object's new mask replaces its old pixels on the frame and covers other objects
+        where they overlap.
         """
         self.video.check_index(frame)
         if not 1 <= object_id <= MAX_OBJECT_ID:

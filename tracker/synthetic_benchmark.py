@@ -17,6 +17,7 @@ from aot import DeAOT, Propagator
 from aot.train.synthetic_clips import SyntheticClips
 from tracker.evaluate import EvaluationReport, evaluate_folders
 from tracker.masks import MaskStore
+from tracker.models import describe_augmentation
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
             predicted.write(t, labels[0] if t == 0 else propagator.step(clip_frames[t]).labels)
     result = SyntheticBenchmark(evaluate_folders(out_dir / "model", out_dir / "gt"),
                                 evaluate_folders(out_dir / "static", out_dir / "gt"))
-    logger.info("held-out synthetic clips: model J&F %.3f (flip %s, scales %s), static "
-                "baseline J&F %.3f", result.model.jf, "on" if flip else "off",
-                ", ".join(map(str, scales)), result.static_baseline.jf)
+    logger.info("held-out synthetic clips: model J&F %.3f (%s), static baseline J&F %.3f",
+                result.model.jf, describe_augmentation(flip, scales), result.static_baseline.jf)
     return result
