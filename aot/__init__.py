@@ -4,7 +4,7 @@ Public API::
 
     model = aot.load_model(path, variant=None, device="cpu")
     prop = aot.Propagator(model, long_term_gap=None, max_long_term=None, flip=False,
-                          scales=(1.0,))
+                          scales=(1.0,), min_object_cells=0.0)
     prop.add_reference(frame, mask)
     out = prop.step(frame)          # out.labels, out.probs
     outs = aot.step_together([prop_a, prop_b], [frame_a, frame_b])   # several videos at once

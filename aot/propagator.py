@@ -11,7 +11,9 @@ Test-time augmentation, as the official evaluation offers it: with ``flip=True``
 propagator also tracks the mirrored video, and with ``scales=(1.0, 1.2)`` it also tracks the
 video at 1.2 times the network input size. Every view (each scale, mirrored or not) keeps
 its own memories; their softmax outputs are averaged, and the fused labels go into every
-view's memory. Each view costs one more pass of the network.
+view's memory. Each view costs one more pass of the network. With ``min_object_cells``
+objects predicted smaller than the decoder resolves are reported and remembered as absent
+(see :mod:`aot.small_objects`).
 
 ``step`` keeps the memory update of its frame pending until the next call, so that
 ``add_reference`` on the frame just returned can replace it with corrected labels (for
@@ -35,6 +37,8 @@ from aot.model.propagation import LayerTokens
 from aot.object_group import ObjectGroup
 from aot.precision import resolve_precision
 from aot.preprocess import check_frame, network_input_size, preprocess_frame, resize_labels
+from aot.small_objects import cell_area, drop_small_objects, minimum_areas
+from aot.views import check_scales, fuse_views, mirrored
 
 logger = logging.getLogger(__name__)
 
@@ -117,15 +121,22 @@ class Propagator:
         flip: also propagate the left-right mirrored video (at every scale).
         scales: factors of the network input size, each one view of the video; the
             first is this propagator's own. The official input size is 1.0.
+        min_object_cells: objects predicted smaller than this many decoder output cells
+            (4x4 network-input pixels each, at the first scale) are reported and remembered
+            as absent (see :mod:`aot.small_objects`); objects never annotated that large
+            are kept. 0 (default) keeps every pixel, as the official code does.
     """
 
     def __init__(self, model: DeAOT, long_term_gap: int | None = None,
                  max_long_term: int | None = None, precision: str = "fp32",
-                 flip: bool = False, scales: Sequence[float] = (1.0,)) -> None:
+                 flip: bool = False, scales: Sequence[float] = (1.0,),
+                 min_object_cells: float = 0.0) -> None:
         if long_term_gap is not None and long_term_gap < 1:
             raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
         if max_long_term is not None and max_long_term < 1:
             raise ValueError(f"max_long_term must be at least 1, got {max_long_term}")
+        if not min_object_cells >= 0:
+            raise ValueError(f"min_object_cells must be 0 or more, got {min_object_cells}")
         self.model = model
         self.long_term_gap = long_term_gap or model.config.long_term_gap
         self.max_long_term = max_long_term
@@ -133,6 +144,7 @@ class Propagator:
         self.policy = resolve_precision(precision, self.device)
         self.precision = self.policy.name
         self.scales = check_scales(scales)
+        self.min_object_cells = float(min_object_cells)
         views = [(scale, mirror) for scale in self.scales
                  for mirror in ((False, True) if flip else (False,))][1:]
         self._views = [(Propagator(model, long_term_gap, max_long_term, precision,
@@ -146,6 +158,7 @@ class Propagator:
         self.frame_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
         self._pending: _PendingUpdate | None = None
+        self._reference_areas = torch.zeros(MAX_OBJECTS + 1)
         for view, _ in self._views:
             view.reset()
 
@@ -176,6 +189,8 @@ class Propagator:
         if total == 0:
             raise ValueError("the mask holds no object (all pixels are 0)")
         self._set_object_count(total)
+        self._reference_areas = torch.maximum(self._reference_areas, torch.bincount(
+            labels.flatten().long(), minlength=MAX_OBJECTS + 1).float())
         input_labels = resize_labels(labels.to(self.device), self.input_size)
         with self.policy.autocast(self.device):
             for group in self.groups:
@@ -253,6 +268,17 @@ class Propagator:
             for group, tokens in zip(self.groups, self._pending.tokens):
                 group.update_memory(tokens, self._pending.labels)
         self._pending = None
+
+    def _drop_small_objects(self, labels: torch.Tensor, log_probs: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(H, W) labels and (C, H, W) log-probabilities with too small objects dropped."""
+        min_area = self.min_object_cells * cell_area(self.frame_size, self.input_size)
+        channels = log_probs.shape[0]
+        areas = torch.zeros(channels)
+        known = min(channels, len(self._reference_areas))
+        areas[:known] = self._reference_areas[:known]
+        return drop_small_objects(labels, log_probs,
+                                  minimum_areas(areas, min_area).to(labels.device))
 
     def _check_frame_size(self, size: tuple[int, int]) -> None:
         if self.frame_size is not None and size != self.frame_size:
@@ -339,32 +365,13 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
         fused = logits[0] if len(logits) == 1 else fuse_views(
             logits, [mirror for _, _, mirror, _, _ in steps])
         labels = fused.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
+        if propagator.min_object_cells > 0:
+            labels, fused = propagator._drop_small_objects(labels, fused)
         flipped = labels.flip(-1) if propagator.flip else labels
         for member, frame, mirror, enc, result in steps:
             member._keep_pending(frame, enc, result, flipped if mirror else labels)
         outputs.append(StepOutput(labels, fused, propagator.num_objects))
     return outputs
-
-
-def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
-    """``scales`` as a tuple of floats, or ``ValueError`` unless each lies in (0, 4]."""
-    if not scales or any(not 0 < scale <= 4 for scale in scales):
-        raise ValueError(f"scales must be one or more factors in (0, 4], got {tuple(scales)}")
-    return tuple(float(scale) for scale in scales)
-
-
-def mirrored(image: np.ndarray) -> np.ndarray:
-    """(H, W, ...) array mirrored left-right, contiguous."""
-    return np.ascontiguousarray(image[:, ::-1])
-
-
-def fuse_views(logits: Sequence[torch.Tensor], mirrored_views: Sequence[bool]) -> torch.Tensor:
-    """(C, H, W) logits of several views of a frame -> (C, H, W) logits of the mean of
-    their softmax outputs, in the frame's orientation (views marked mirrored are flipped
-    back first)."""
-    probs = torch.stack([(view.flip(-1) if mirror else view).softmax(dim=0)
-                         for view, mirror in zip(logits, mirrored_views)]).mean(dim=0)
-    return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
 
 
 def _encode_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray]

@@ -9,7 +9,7 @@ import torch
 
 import aot
 from aot.preprocess import network_input_size
-from aot.propagator import mirrored
+from aot.views import mirrored
 from helpers import bikes_clip
 from tracker.cli import build_parser
 from tracker.models import BUNDLED_SCALES, describe_augmentation, use_scales

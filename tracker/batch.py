@@ -24,7 +24,7 @@ from tracker.exports import export_results
 from tracker.masks import read_label_png
 from tracker.models import ModelCache, describe_augmentation, use_flip, use_scales
 from tracker.prompts import read_prompts
-from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker
+from tracker.session import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS, Tracker
 from tracker.stepping import Steps, run_alone
 from tracker.video import open_video
 
@@ -88,6 +88,7 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                       long_term_gap: int | None = None, min_area: int = 200,
                       precision: str = "auto", flip: str = "auto", scales: str = "auto",
+                      min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS,
                       models: ModelCache | None = None, skip_finished: bool = True,
                       on_progress: Callable[[int, int], None] | None = None
                       ) -> Steps[VideoResult]:
@@ -112,6 +113,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         scales: network input scales to track at and average: ``"auto"`` (1.0 and 1.2 for
             the bundled model only) or factors such as ``"1.0,1.2"``; see
             :func:`tracker.models.use_scales`.
+        min_object_cells: objects predicted smaller than this many DeAOT output cells are
+            dropped (0: keep every pixel).
         models: a cache to share loaded models across videos.
         skip_finished: return at once if the output holds a completed run.
         on_progress: called with (frames done, frames in total) while tracking.
@@ -148,7 +151,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         write_json(out / STATUS_FILE, {"input": str(path.resolve()), "complete": False})
         tracker = Tracker(video, out, model, segmenter, sam_gap=sam_gap, min_area=min_area,
                           max_long_term=max_long_term, long_term_gap=long_term_gap,
-                          precision=precision, flip=flipping, scales=scaling)
+                          precision=precision, flip=flipping, scales=scaling,
+                          min_object_cells=min_object_cells)
         tracker.masks.clear()
         if labels is not None:
             tracker.set_labels(0, labels)
@@ -166,5 +170,6 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                                    "segmenter": segmenter.name,
                                    "deaot": model.config.name,
                                    "precision": precision, "flip": flipping,
-                                   "scales": list(scaling)})
+                                   "scales": list(scaling),
+                                   "min_object_cells": min_object_cells})
     return result

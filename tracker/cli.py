@@ -44,7 +44,8 @@ def _track(args: argparse.Namespace) -> int:
             source, args.out, mask=args.mask, prompts=args.prompts, deaot=args.deaot,
             sam=args.sam, device=args.device, sam_gap=args.sam_gap,
             max_long_term=args.max_long_term or None, min_area=args.min_area,
-            precision=args.precision, flip=args.flip, scales=args.scales, models=models,
+            precision=args.precision, flip=args.flip, scales=args.scales,
+            min_object_cells=args.min_object_cells, models=models,
             skip_finished=not args.force, on_progress=progress)
 
     jobs = (job(i, source) for i, source in enumerate(args.inputs))
@@ -134,9 +135,11 @@ def _bench_synthetic(args: argparse.Namespace) -> int:
     seed = HELD_OUT_SEED if args.seed is None else args.seed
     result = run_synthetic_benchmark(model, out, clips=args.clips, seed=seed,
                                      size=(args.size, args.size), frames=args.frames,
-                                     flip=flip, scales=scales)
+                                     flip=flip, scales=scales,
+                                     min_object_cells=args.min_object_cells)
     print(result.model.table())
-    print(f"model J&F {result.model.jf:.3f} ({describe_augmentation(flip, scales)})   static "
+    print(f"model J&F {result.model.jf:.3f} ({describe_augmentation(flip, scales)}, objects "
+          f"under {args.min_object_cells:g} cells dropped)   static "
           f"first-mask baseline J&F {result.static_baseline.jf:.3f}   (masks in {out})")
     return 0
 
@@ -146,6 +149,22 @@ FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and ave
 SCALES_HELP = ("multi-scale test-time augmentation: network input scales to track at and "
                "average, e.g. 1.0,1.2 (each scale s costs about s^2 of one pass); auto = 1.0,1.2 "
                "for the bundled model, 1.0 otherwise")
+
+
+MIN_OBJECT_CELLS_HELP = ("objects DeAOT predicts smaller than this many of its output cells "
+                         "(4x4 network-input pixels each) are dropped from that frame and its "
+                         "memory; 0 keeps every pixel, as the official code does")
+
+
+def cells_choice(text: str) -> float:
+    """``--min-object-cells``: a number of cells, 0 or more."""
+    try:
+        cells = float(text)
+    except ValueError:
+        cells = -1.0
+    if not cells >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of cells, 0 or more, got {text!r}")
+    return cells
 
 
 def scales_choice(text: str) -> str:
@@ -161,6 +180,7 @@ def scales_choice(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from tracker.models import FLIP_CHOICES
+    from tracker.session import DEFAULT_MIN_OBJECT_CELLS
 
     parser = argparse.ArgumentParser(prog="python -m tracker",
                                      description="Segment and track objects through videos.")
@@ -186,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="DeAOT precision: auto = the device's fast path, fp32 = official")
     track.add_argument("--flip", choices=FLIP_CHOICES, default="auto", help=FLIP_HELP)
     track.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
+    track.add_argument("--min-object-cells", type=cells_choice,
+                       default=DEFAULT_MIN_OBJECT_CELLS, help=MIN_OBJECT_CELLS_HELP)
     track.add_argument("--force", action="store_true", help="redo finished videos")
     track.add_argument("--batch-videos", type=int, default=1, metavar="N",
                        help="track N videos at once, their DeAOT steps batched together "
@@ -218,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--out", type=Path, help="where the masks go (default: a temp dir)")
     synthetic.add_argument("--flip", choices=FLIP_CHOICES, default="auto", help=FLIP_HELP)
     synthetic.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
+    synthetic.add_argument("--min-object-cells", type=cells_choice,
+                           default=DEFAULT_MIN_OBJECT_CELLS, help=MIN_OBJECT_CELLS_HELP)
     synthetic.set_defaults(run=_bench_synthetic)
     return parser
 

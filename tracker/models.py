@@ -10,7 +10,7 @@ import torch
 
 import aot
 from aot import DeAOT
-from aot.propagator import check_scales
+from aot.views import check_scales
 from tracker.grabcut import GrabCutSegmenter
 from tracker.registry import load_registry, resolve_weights
 from tracker.sam import SamSegmenter, load_sam

@@ -18,7 +18,7 @@ import numpy as np
 from aot import DeAOT, Propagator, StepOutput
 from tracker.discovery import find_new_objects
 from tracker.masks import MaskStore
-from tracker.segmenter import Prompt, PromptError, Segmenter, SegmentResult
+from tracker.segmenter import Prompt, Segmenter, SegmentResult
 from tracker.stepping import Steps, run_alone
 from tracker.video import FrameSource
 
@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 MAX_OBJECT_ID = 255
 #: Default bound of the long-term memory (frames); annotated frames are always kept.
 DEFAULT_MAX_LONG_TERM = 10
+#: Objects DeAOT predicts smaller than this many of its output cells are dropped (see
+#: :mod:`aot.small_objects`).
+DEFAULT_MIN_OBJECT_CELLS = 2.0
 
 
 @dataclass(frozen=True)
@@ -107,13 +110,17 @@ class Tracker:
             of the device, ``fp32`` the official numerics.
         flip: track with flip test-time augmentation (see :class:`aot.Propagator`).
         scales: network input scales to track at and average (see :class:`aot.Propagator`).
+        min_object_cells: objects predicted smaller than this many DeAOT output cells are
+            reported and remembered as absent (0: keep every pixel; see
+            :class:`aot.Propagator`).
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
                  segmenter: Segmenter, sam_gap: int = 0, min_area: int = 200,
                  max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                  long_term_gap: int | None = None, precision: str = "auto",
-                 flip: bool = False, scales: tuple[float, ...] = (1.0,)) -> None:
+                 flip: bool = False, scales: tuple[float, ...] = (1.0,),
+                 min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS) -> None:
         if sam_gap < 0:
             raise ValueError(f"sam_gap must be 0 (off) or positive, got {sam_gap}")
         if sam_gap and not segmenter.can_segment_everything:
@@ -130,6 +137,7 @@ class Tracker:
         self.precision = precision
         self.flip = flip
         self.scales = scales
+        self.min_object_cells = min_object_cells
         self._state = _State({}, {}, {}, set(), 1, None)
         self._history: list[_State] = []
         self._cached_frame: tuple[int, np.ndarray] | None = None
@@ -337,7 +345,8 @@ class Tracker:
         forward = frames.step > 0
         propagator = Propagator(self.model, long_term_gap=self.long_term_gap,
                                 max_long_term=self.max_long_term, precision=self.precision,
-                                flip=self.flip, scales=self.scales)
+                                flip=self.flip, scales=self.scales,
+                                min_object_cells=self.min_object_cells)
         propagator.add_reference(self.video.read(start), self.labels(start))
         stream = (self.video.frames(frames.start, frames.stop) if forward
                   else self.video.frames_backward(frames.start, frames.stop))

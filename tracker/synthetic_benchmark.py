@@ -11,13 +11,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from aot import DeAOT, Propagator
 from aot.train.synthetic_clips import SyntheticClips
 from tracker.evaluate import EvaluationReport, evaluate_folders
 from tracker.masks import MaskStore
 from tracker.models import describe_augmentation
+from tracker.session import DEFAULT_MIN_OBJECT_CELLS
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +32,12 @@ class SyntheticBenchmark:
 def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
                             seed: int = HELD_OUT_SEED, size: tuple[int, int] = (161, 161),
                             frames: int = 30, precision: str = "fp32",
-                            flip: bool = False, scales: tuple[float, ...] = (1.0,)
+                            flip: bool = False, scales: tuple[float, ...] = (1.0,),
+                            min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS
                             ) -> SyntheticBenchmark:
     """Write ground truth, predictions and baseline masks under ``out_dir`` and score them
-    (``flip``, ``scales``: test-time augmentation, see :class:`aot.Propagator`)."""
+    (``flip``, ``scales``, ``min_object_cells``: as :class:`aot.Propagator` takes them; the
+    last defaults to the tracker's)."""
     out_dir = Path(out_dir)
     source = SyntheticClips(seed, size, frames, max_objects=3)
     for index in range(clips):
@@ -44,7 +45,8 @@ def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
         name = f"clip{index:03d}"
         truth, predicted, static = (MaskStore(out_dir / part / name)
                                     for part in ("gt", "model", "static"))
-        propagator = Propagator(model, precision=precision, flip=flip, scales=scales)
+        propagator = Propagator(model, precision=precision, flip=flip, scales=scales,
+                                min_object_cells=min_object_cells)
         propagator.add_reference(clip_frames[0], labels[0])
         for t in range(frames):
             truth.write(t, labels[t])
@@ -52,6 +54,8 @@ def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
             predicted.write(t, labels[0] if t == 0 else propagator.step(clip_frames[t]).labels)
     result = SyntheticBenchmark(evaluate_folders(out_dir / "model", out_dir / "gt"),
                                 evaluate_folders(out_dir / "static", out_dir / "gt"))
-    logger.info("held-out synthetic clips: model J&F %.3f (%s), static baseline J&F %.3f",
-                result.model.jf, describe_augmentation(flip, scales), result.static_baseline.jf)
+    logger.info("held-out synthetic clips: model J&F %.3f (%s, objects under %g cells "
+                "dropped), static baseline J&F %.3f", result.model.jf,
+                describe_augmentation(flip, scales), min_object_cells,
+                result.static_baseline.jf)
     return result
