@@ -158,7 +158,7 @@ class Propagator:
         self.frame_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
         self._pending: _PendingUpdate | None = None
-        self._reference_areas = torch.zeros(MAX_OBJECTS + 1)
+        self._min_areas: torch.Tensor | None = None  # (MAX_OBJECTS + 1,) frame pixels
         for view, _ in self._views:
             view.reset()
 
@@ -189,8 +189,8 @@ class Propagator:
         if total == 0:
             raise ValueError("the mask holds no object (all pixels are 0)")
         self._set_object_count(total)
-        self._reference_areas = torch.maximum(self._reference_areas, torch.bincount(
-            labels.flatten().long(), minlength=MAX_OBJECTS + 1).float())
+        if self.min_object_cells > 0:
+            self._remember_minimum_areas(labels)
         input_labels = resize_labels(labels.to(self.device), self.input_size)
         with self.policy.autocast(self.device):
             for group in self.groups:
@@ -269,16 +269,12 @@ class Propagator:
                 group.update_memory(tokens, self._pending.labels)
         self._pending = None
 
-    def _drop_small_objects(self, labels: torch.Tensor, log_probs: torch.Tensor
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(H, W) labels and (C, H, W) log-probabilities with too small objects dropped."""
+    def _remember_minimum_areas(self, labels: torch.Tensor) -> None:
+        """Fold a reference's (H, W) labels into the per-id minimum areas, once per
+        reference rather than per frame."""
         min_area = self.min_object_cells * cell_area(self.frame_size, self.input_size)
-        channels = log_probs.shape[0]
-        areas = torch.zeros(channels)
-        known = min(channels, len(self._reference_areas))
-        areas[:known] = self._reference_areas[:known]
-        return drop_small_objects(labels, log_probs,
-                                  minimum_areas(areas, min_area).to(labels.device))
+        areas = minimum_areas(labels, MAX_OBJECTS + 1, min_area).to(self.device)
+        self._min_areas = areas if self._min_areas is None else self._min_areas.maximum(areas)
 
     def _check_frame_size(self, size: tuple[int, int]) -> None:
         if self.frame_size is not None and size != self.frame_size:
@@ -365,8 +361,8 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
         fused = logits[0] if len(logits) == 1 else fuse_views(
             logits, [mirror for _, _, mirror, _, _ in steps])
         labels = fused.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
-        if propagator.min_object_cells > 0:
-            labels, fused = propagator._drop_small_objects(labels, fused)
+        if propagator._min_areas is not None:
+            labels, fused = drop_small_objects(labels, fused, propagator._min_areas)
         flipped = labels.flip(-1) if propagator.flip else labels
         for member, frame, mirror, enc, result in steps:
             member._keep_pending(frame, enc, result, flipped if mirror else labels)

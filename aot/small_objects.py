@@ -23,16 +23,19 @@ def cell_area(frame_size: tuple[int, int], input_size: tuple[int, int]) -> float
     return OUTPUT_STRIDE ** 2 * scale
 
 
-def minimum_areas(reference_areas: torch.Tensor, min_area: float) -> torch.Tensor:
-    """(N + 1,) the fewest pixels each id must cover to be kept: ``min_area``, except for
-    the background (id 0) and objects never annotated as large as that (0: always kept),
-    so that a small object the user marked is tracked, not dropped.
+def minimum_areas(reference: torch.Tensor, num_ids: int, min_area: float) -> torch.Tensor:
+    """(num_ids,) float: the fewest pixels each id must cover to be kept, as a reference
+    mask sets them: ``min_area`` for the objects it shows at least that large, 0 (always
+    kept) for the background and the others, so that a small object the user marked is
+    tracked, not dropped. Take the maximum over a video's references.
 
     Args:
-        reference_areas: (N + 1,) each id's largest pixel count in any reference mask.
+        reference: (H, W) integer ids of the reference mask, below ``num_ids``.
+        num_ids: how many ids the result covers (background included).
         min_area: the threshold in frame pixels.
     """
-    areas = torch.where(reference_areas >= min_area, min_area, 0.0)
+    counts = torch.bincount(reference.flatten().long(), minlength=num_ids).float()
+    areas = torch.where(counts >= min_area, min_area, 0.0)
     areas[0] = 0.0
     return areas
 
@@ -47,13 +50,14 @@ def drop_small_objects(labels: torch.Tensor, log_probs: torch.Tensor,
     Args:
         labels: (H, W) uint8 ids, the argmax of ``log_probs``.
         log_probs: (C, H, W) log-probabilities (or logits) over background and ids 1..C-1.
-        min_areas: (C,) float, see :func:`minimum_areas`.
+        min_areas: (K,) float for ids 0..K-1, K > every id in ``labels``; see
+            :func:`minimum_areas`.
 
     Returns:
         (H, W) uint8 labels and (C, H, W) log-probabilities (or logits), as given.
     """
     ids = labels.long()
-    counts = torch.zeros(log_probs.shape[0], device=labels.device).index_add_(
+    counts = torch.zeros_like(min_areas).index_add_(
         0, ids.flatten(), torch.ones(ids.numel(), device=labels.device))
     too_small = (counts > 0) & (counts < min_areas)
     dropped = too_small[ids]

@@ -81,7 +81,9 @@ def test_dropped_objects_are_remembered_absent(bundled_model, leaving_clip):
 
 def test_objects_annotated_small_are_exempt():
     """Background and objects never annotated as large as the threshold are always kept."""
-    areas = minimum_areas(torch.tensor([25000.0, 400.0, 0.0, 25.0]), 32.0)
+    reference = np.zeros((161, 161), np.uint8)
+    reference[:20, :20], reference[50:55, 50:55] = 1, 3  # 400 and 25 pixels; no id 2
+    areas = minimum_areas(torch.from_numpy(reference), 4, 32.0)
     assert areas.tolist() == [0.0, 32.0, 0.0, 0.0]
 
 

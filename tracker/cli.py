@@ -158,12 +158,13 @@ MIN_OBJECT_CELLS_HELP = ("objects DeAOT predicts smaller than this many of its o
 
 def cells_choice(text: str) -> float:
     """``--min-object-cells``: a number of cells, 0 or more."""
+    message = f"expected a number of cells, 0 or more, got {text!r}"
     try:
         cells = float(text)
     except ValueError:
-        cells = -1.0
+        raise argparse.ArgumentTypeError(message) from None
     if not cells >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of cells, 0 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(message)
     return cells
 
 

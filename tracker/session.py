@@ -27,8 +27,7 @@ logger = logging.getLogger(__name__)
 MAX_OBJECT_ID = 255
 #: Default bound of the long-term memory (frames); annotated frames are always kept.
 DEFAULT_MAX_LONG_TERM = 10
-#: Objects DeAOT predicts smaller than this many of its output cells are dropped (see
-#: :mod:`aot.small_objects`).
+#: Objects predicted smaller than this many DeAOT output cells are dropped (aot.small_objects).
 DEFAULT_MIN_OBJECT_CELLS = 2.0
 
 
@@ -111,8 +110,7 @@ class Tracker:
         flip: track with flip test-time augmentation (see :class:`aot.Propagator`).
         scales: network input scales to track at and average (see :class:`aot.Propagator`).
         min_object_cells: objects predicted smaller than this many DeAOT output cells are
-            reported and remembered as absent (0: keep every pixel; see
-            :class:`aot.Propagator`).
+            reported and remembered as absent (0: keep all; see :class:`aot.Propagator`).
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
