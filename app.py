@@ -37,6 +37,8 @@ FLIP_AUTO = "Auto (on for the bundled model)"
 FLIPS = {FLIP_AUTO: "auto", "On (2x compute, steadier masks)": "on", "Off": "off"}
 SCALES_AUTO = "Auto (1.0 + 1.2 for the bundled model)"
 SCALES = {SCALES_AUTO: "auto", "1.0 + 1.2 (2.4x compute)": "1.0,1.2", "Off (one scale)": "1.0"}
+EDGES_AUTO = "Auto (on for the bundled model)"
+EDGES = {EDGES_AUTO: "auto", "On (masks snap to image edges)": "on", "Off": "off"}
 
 
 def model_choices(device: str) -> tuple[list[str], list[str], str]:
@@ -150,13 +152,13 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         return [str(p) for p in files], "Exports ready."
 
     def settings_changed(session, sam, deaot, sam_gap, memory, device, precision, flip,
-                         scales):
+                         scales, edges):
         session = ensure(session)
         settings = Settings(sam="grabcut" if sam == GRABCUT else sam, deaot=deaot or None,
                             sam_gap=int(sam_gap or 0),
                             max_long_term=int(memory) if memory else None, device=device,
                             precision=PRECISIONS[precision], flip=FLIPS[flip],
-                            scales=SCALES[scales])
+                            scales=SCALES[scales], edges=EDGES[edges])
         try:
             session.apply_settings(settings)
         except (ValueError, FileNotFoundError) as error:
@@ -207,6 +209,7 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
                                             label="Precision")
                     flip = gr.Dropdown(list(FLIPS), value=FLIP_AUTO, label="Mirror augmentation")
                     scales = gr.Dropdown(list(SCALES), value=SCALES_AUTO, label="Multi-scale")
+                    edges = gr.Dropdown(list(EDGES), value=EDGES_AUTO, label="Edge refinement")
                     gr.Markdown(missing_note)
                 with gr.Row():
                     track_button = gr.Button("Track", variant="primary", elem_id="track")
@@ -250,10 +253,10 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         remove_api.click(guarded(lambda s, f, o: s.remove_object(int(o)) or f"Removed {o}."),
                          [state, frame_slider, object_api], view_outputs,
                          api_name="remove_object")
-        for widget in (sam_pick, deaot_pick, sam_gap, memory, device, precision, flip, scales):
-            widget.change(settings_changed,
-                          [state, sam_pick, deaot_pick, sam_gap, memory, device, precision,
-                           flip, scales],
+        settings_widgets = [sam_pick, deaot_pick, sam_gap, memory, device, precision, flip,
+                            scales, edges]
+        for widget in settings_widgets:
+            widget.change(settings_changed, [state] + settings_widgets,
                           [state, status], api_visibility="private")
         track_button.click(track, [state, frame_slider],
                            [state, frame_view, status, result_video], api_name="track", **gpu)

@@ -13,7 +13,9 @@ video at 1.2 times the network input size. Every view (each scale, mirrored or n
 its own memories; their softmax outputs are averaged, and the fused labels go into every
 view's memory. Each view costs one more pass of the network. With ``min_object_cells``
 objects predicted smaller than the decoder resolves are reported and remembered as absent
-(see :mod:`aot.small_objects`).
+(see :mod:`aot.small_objects`). With ``edge_refinement`` the reported probabilities are
+snapped to the frame's edges, while the memory keeps the network's labels (see
+:mod:`aot.edge_refinement`).
 
 ``step`` keeps the memory update of its frame pending until the next call, so that
 ``add_reference`` on the frame just returned can replace it with corrected labels (for
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 
 from aot.batching import GroupRequest, propagate_groups, split_encoded
+from aot.edge_refinement import EdgeRefinement, refine_edges
 from aot.model.deaot import DeAOT, EncodedFrame
 from aot.model.propagation import LayerTokens
 from aot.object_group import ObjectGroup
@@ -125,12 +128,16 @@ class Propagator:
             (4x4 network-input pixels each, at the first scale) are reported and remembered
             as absent (see :mod:`aot.small_objects`); objects never annotated that large
             are kept. 0 (default) keeps every pixel, as the official code does.
+        edge_refinement: guided-filter the reported probabilities with the frame
+            (:class:`aot.edge_refinement.EdgeRefinement`); ``None`` (default) reports the
+            network's, as the official code does.
     """
 
     def __init__(self, model: DeAOT, long_term_gap: int | None = None,
                  max_long_term: int | None = None, precision: str = "fp32",
                  flip: bool = False, scales: Sequence[float] = (1.0,),
-                 min_object_cells: float = 0.0) -> None:
+                 min_object_cells: float = 0.0,
+                 edge_refinement: EdgeRefinement | None = None) -> None:
         if long_term_gap is not None and long_term_gap < 1:
             raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
         if max_long_term is not None and max_long_term < 1:
@@ -145,6 +152,7 @@ class Propagator:
         self.precision = self.policy.name
         self.scales = check_scales(scales)
         self.min_object_cells = float(min_object_cells)
+        self.edge_refinement = edge_refinement
         views = [(scale, mirror) for scale in self.scales
                  for mirror in ((False, True) if flip else (False,))][1:]
         self._views = [(Propagator(model, long_term_gap, max_long_term, precision,
@@ -366,6 +374,10 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
         flipped = labels.flip(-1) if propagator.flip else labels
         for member, frame, mirror, enc, result in steps:
             member._keep_pending(frame, enc, result, flipped if mirror else labels)
+        refinement = propagator.edge_refinement
+        if refinement is not None:
+            radius = refinement.frame_radius(propagator.frame_size, propagator.input_size)
+            labels, fused = refine_edges(fused, steps[0][1], radius, refinement.eps)
         outputs.append(StepOutput(labels, fused, propagator.num_objects))
     return outputs
 

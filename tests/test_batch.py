@@ -52,6 +52,19 @@ def test_finished_run_has_every_export(finished):
     status = json.loads((out / "small" / STATUS_FILE).read_text())
     assert status["complete"] and status["deaot"] == "deaott"
     assert not status["flip"] and status["scales"] == [1.0]  # auto: one pass for this model
+    assert not status["edge_refinement"]  # auto: off for official checkpoints
+
+
+def test_edge_refinement_on_request(tmp_path, finished, small_clip, first_mask,
+                                    deaott_checkpoint):
+    out, _ = finished
+    track_video(small_clip, tmp_path, mask=first_mask, deaot=str(deaott_checkpoint), edges="on")
+    assert json.loads((tmp_path / "small" / STATUS_FILE).read_text())["edge_refinement"]
+    plain = [read_label_png(out / "small" / "masks" / f"{t:05d}.png") for t in range(1, 12)]
+    refined = [read_label_png(tmp_path / "small" / "masks" / f"{t:05d}.png")
+               for t in range(1, 12)]
+    changed = [(a != b).mean() for a, b in zip(plain, refined)]
+    assert 0 < max(changed) < 0.1  # outlines move; the objects stay where they were
 
 
 def test_cli_on_the_demo_clip_and_resume(tmp_path, deaott_checkpoint):

@@ -22,7 +22,7 @@ from pathlib import Path
 from tracker.atomic import write_json
 from tracker.exports import export_results
 from tracker.masks import read_label_png
-from tracker.models import ModelCache, describe_augmentation, use_flip, use_scales
+from tracker.models import ModelCache, describe_augmentation, use_edges, use_flip, use_scales
 from tracker.prompts import read_prompts
 from tracker.session import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS, Tracker
 from tracker.stepping import Steps, run_alone
@@ -88,7 +88,7 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                       long_term_gap: int | None = None, min_area: int = 200,
                       precision: str = "auto", flip: str = "auto", scales: str = "auto",
-                      min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS,
+                      min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS, edges: str = "auto",
                       models: ModelCache | None = None, skip_finished: bool = True,
                       on_progress: Callable[[int, int], None] | None = None
                       ) -> Steps[VideoResult]:
@@ -115,6 +115,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             :func:`tracker.models.use_scales`.
         min_object_cells: objects predicted smaller than this many DeAOT output cells are
             dropped (0: keep every pixel).
+        edges: snap the masks to the frame's edges: ``on``, ``off`` or ``auto`` (on for the
+            bundled model only; see :func:`tracker.models.use_edges`).
         models: a cache to share loaded models across videos.
         skip_finished: return at once if the output holds a completed run.
         on_progress: called with (frames done, frames in total) while tracking.
@@ -140,6 +142,7 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         check_writable(out)
         model = models.deaot(deaot, device)
         flipping, scaling = use_flip(flip, deaot), use_scales(scales, deaot)
+        refining = use_edges(edges, deaot)
         if flipping or scaling != (1.0,):
             logger.info("%s: DeAOT tracks with test-time augmentation (%s), %.1fx the compute "
                         "of one pass (--flip off --scales 1.0 for one pass)", path.name,
@@ -152,7 +155,7 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         tracker = Tracker(video, out, model, segmenter, sam_gap=sam_gap, min_area=min_area,
                           max_long_term=max_long_term, long_term_gap=long_term_gap,
                           precision=precision, flip=flipping, scales=scaling,
-                          min_object_cells=min_object_cells)
+                          min_object_cells=min_object_cells, refine_edges=refining)
         tracker.masks.clear()
         if labels is not None:
             tracker.set_labels(0, labels)
@@ -171,5 +174,6 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                                    "deaot": model.config.name,
                                    "precision": precision, "flip": flipping,
                                    "scales": list(scaling),
-                                   "min_object_cells": min_object_cells})
+                                   "min_object_cells": min_object_cells,
+                                   "edge_refinement": refining})
     return result

@@ -45,7 +45,7 @@ def _track(args: argparse.Namespace) -> int:
             sam=args.sam, device=args.device, sam_gap=args.sam_gap,
             max_long_term=args.max_long_term or None, min_area=args.min_area,
             precision=args.precision, flip=args.flip, scales=args.scales,
-            min_object_cells=args.min_object_cells, models=models,
+            min_object_cells=args.min_object_cells, edges=args.edges, models=models,
             skip_finished=not args.force, on_progress=progress)
 
     jobs = (job(i, source) for i, source in enumerate(args.inputs))
@@ -126,20 +126,24 @@ def _eval(args: argparse.Namespace) -> int:
 def _bench_synthetic(args: argparse.Namespace) -> int:
     import tempfile
 
-    from tracker.models import ModelCache, describe_augmentation, use_flip, use_scales
+    from tracker.models import (ModelCache, describe_augmentation, use_edges, use_flip,
+                                use_scales)
     from tracker.synthetic_benchmark import HELD_OUT_SEED, run_synthetic_benchmark
 
     model = ModelCache().deaot(args.deaot, args.device)
     flip, scales = use_flip(args.flip, args.deaot), use_scales(args.scales, args.deaot)
+    refine_edges = use_edges(args.edges, args.deaot)
     out = args.out or Path(tempfile.mkdtemp(prefix="clicktrack-synthetic-"))
     seed = HELD_OUT_SEED if args.seed is None else args.seed
     result = run_synthetic_benchmark(model, out, clips=args.clips, seed=seed,
                                      size=(args.size, args.size), frames=args.frames,
                                      flip=flip, scales=scales,
-                                     min_object_cells=args.min_object_cells)
+                                     min_object_cells=args.min_object_cells,
+                                     refine_edges=refine_edges)
     print(result.model.table())
     print(f"model J&F {result.model.jf:.3f} ({describe_augmentation(flip, scales)}, objects "
-          f"under {args.min_object_cells:g} cells dropped)   static "
+          f"under {args.min_object_cells:g} cells dropped, edge refinement "
+          f"{'on' if refine_edges else 'off'})   static "
           f"first-mask baseline J&F {result.static_baseline.jf:.3f}   (masks in {out})")
     return 0
 
@@ -151,6 +155,8 @@ SCALES_HELP = ("multi-scale test-time augmentation: network input scales to trac
                "for the bundled model, 1.0 otherwise")
 
 
+EDGES_HELP = ("edge refinement: snap the masks written to the frame's edges with a guided "
+              "filter (tracking memory unchanged); auto = on for the bundled model only")
 MIN_OBJECT_CELLS_HELP = ("objects DeAOT predicts smaller than this many of its output cells "
                          "(4x4 network-input pixels each) are dropped from that frame and its "
                          "memory; 0 keeps every pixel, as the official code does")
@@ -180,7 +186,7 @@ def scales_choice(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.models import FLIP_CHOICES
+    from tracker.models import AUTO_CHOICES
     from tracker.session import DEFAULT_MIN_OBJECT_CELLS
 
     parser = argparse.ArgumentParser(prog="python -m tracker",
@@ -205,10 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--precision", default="auto",
                        choices=["auto", "fp32", "bf16-attention", "bf16", "fp16"],
                        help="DeAOT precision: auto = the device's fast path, fp32 = official")
-    track.add_argument("--flip", choices=FLIP_CHOICES, default="auto", help=FLIP_HELP)
+    track.add_argument("--flip", choices=AUTO_CHOICES, default="auto", help=FLIP_HELP)
     track.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
     track.add_argument("--min-object-cells", type=cells_choice,
                        default=DEFAULT_MIN_OBJECT_CELLS, help=MIN_OBJECT_CELLS_HELP)
+    track.add_argument("--edges", choices=AUTO_CHOICES, default="auto", help=EDGES_HELP)
     track.add_argument("--force", action="store_true", help="redo finished videos")
     track.add_argument("--batch-videos", type=int, default=1, metavar="N",
                        help="track N videos at once, their DeAOT steps batched together "
@@ -239,10 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, help="clip seed (default: the held-out one)")
     synthetic.add_argument("--device", default="cpu")
     synthetic.add_argument("--out", type=Path, help="where the masks go (default: a temp dir)")
-    synthetic.add_argument("--flip", choices=FLIP_CHOICES, default="auto", help=FLIP_HELP)
+    synthetic.add_argument("--flip", choices=AUTO_CHOICES, default="auto", help=FLIP_HELP)
     synthetic.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
     synthetic.add_argument("--min-object-cells", type=cells_choice,
                            default=DEFAULT_MIN_OBJECT_CELLS, help=MIN_OBJECT_CELLS_HELP)
+    synthetic.add_argument("--edges", choices=AUTO_CHOICES, default="auto", help=EDGES_HELP)
     synthetic.set_defaults(run=_bench_synthetic)
     return parser
 

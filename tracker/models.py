@@ -24,8 +24,9 @@ DEAOT_PREFERENCE = ("r50_deaotl", "swinb_deaotl", "deaotl", "deaotb", "deaots", 
                     "clicktrack_deaott")
 BUNDLED_NOTE = ("ClickTrack's bundled DeAOT-T, trained on synthetic clips only; for better "
                 "tracking download an official model: python -m tracker download r50_deaotl")
-#: Settings of flip test-time augmentation.
-FLIP_CHOICES = ("auto", "on", "off")
+#: Settings of flip test-time augmentation and of edge refinement ("auto": the bundled
+#: model only).
+AUTO_CHOICES = ("auto", "on", "off")
 #: Network input scales the bundled model tracks at with ``scales="auto"``.
 BUNDLED_SCALES = (1.0, 1.2)
 #: SAM checkpoints in order of preference per device type.
@@ -113,8 +114,21 @@ def use_flip(choice: str, spec: str | None) -> bool:
     :class:`aot.Propagator`): ``"on"``, ``"off"``, or ``"auto"``: on for the bundled model,
     whose published figures are measured that way, off for official checkpoints, which
     track well in one pass at half the cost."""
-    if choice not in FLIP_CHOICES:
-        raise ValueError(f"flip must be one of {', '.join(FLIP_CHOICES)}, got {choice!r}")
+    return _on_for_bundled("flip", choice, spec)
+
+
+def use_edges(choice: str, spec: str | None) -> bool:
+    """Whether DeAOT's reported masks should be snapped to the frame's edges (see
+    :mod:`aot.edge_refinement`): ``"on"``, ``"off"``, or ``"auto"``: on for the bundled
+    model, whose published figures are measured that way, off for official checkpoints,
+    for which it has not been measured."""
+    return _on_for_bundled("edges", choice, spec)
+
+
+def _on_for_bundled(setting: str, choice: str, spec: str | None) -> bool:
+    """``choice`` (auto, on or off) of ``setting`` resolved for the DeAOT ``spec``."""
+    if choice not in AUTO_CHOICES:
+        raise ValueError(f"{setting} must be one of {', '.join(AUTO_CHOICES)}, got {choice!r}")
     return choice == "on" or (choice == "auto" and is_bundled(spec))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aot import DeAOT, Propagator, StepOutput
+from aot import DeAOT, EdgeRefinement, Propagator, StepOutput
 from tracker.discovery import find_new_objects
 from tracker.masks import MaskStore
 from tracker.segmenter import Prompt, Segmenter, SegmentResult
@@ -107,10 +107,10 @@ class Tracker:
         long_term_gap: frames between long-term memory additions (default: the variant's).
         precision: DeAOT's precision (see :mod:`aot.precision`); ``auto`` is the fast path
             of the device, ``fp32`` the official numerics.
-        flip: track with flip test-time augmentation (see :class:`aot.Propagator`).
-        scales: network input scales to track at and average (see :class:`aot.Propagator`).
+        flip, scales: flip and multi-scale test-time augmentation (see :class:`aot.Propagator`).
         min_object_cells: objects predicted smaller than this many DeAOT output cells are
             reported and remembered as absent (0: keep all; see :class:`aot.Propagator`).
+        refine_edges: snap the masks written to the frame's edges (:mod:`aot.edge_refinement`).
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
@@ -118,7 +118,8 @@ class Tracker:
                  max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                  long_term_gap: int | None = None, precision: str = "auto",
                  flip: bool = False, scales: tuple[float, ...] = (1.0,),
-                 min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS) -> None:
+                 min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS,
+                 refine_edges: bool = False) -> None:
         if sam_gap < 0:
             raise ValueError(f"sam_gap must be 0 (off) or positive, got {sam_gap}")
         if sam_gap and not segmenter.can_segment_everything:
@@ -136,11 +137,11 @@ class Tracker:
         self.flip = flip
         self.scales = scales
         self.min_object_cells = min_object_cells
+        self.refine_edges = refine_edges
         self._state = _State({}, {}, {}, set(), 1, None)
         self._history: list[_State] = []
         self._cached_frame: tuple[int, np.ndarray] | None = None
 
-    # ----------------------------------------------------------------- frames and labels
     @property
     def num_frames(self) -> int:
         return self.video.info.num_frames
@@ -176,7 +177,6 @@ class Tracker:
             labels = np.where(np.isin(labels, list(self._state.removed)), 0, labels)
         return labels.astype(np.uint8)
 
-    # ----------------------------------------------------------------------- editing
     def _edit(self) -> _State:
         self._history.append(self._state.copy())
         return self._state
@@ -285,7 +285,6 @@ class Tracker:
         if by_user:
             state.last_edit = frame
 
-    # ---------------------------------------------------------------------- tracking
     def track(self, start: int | None = None, direction: str = "both",
               on_progress: ProgressCallback | None = None,
               should_stop: Callable[[], bool] | None = None) -> TrackingReport:
@@ -344,7 +343,8 @@ class Tracker:
         propagator = Propagator(self.model, long_term_gap=self.long_term_gap,
                                 max_long_term=self.max_long_term, precision=self.precision,
                                 flip=self.flip, scales=self.scales,
-                                min_object_cells=self.min_object_cells)
+                                min_object_cells=self.min_object_cells,
+                                edge_refinement=EdgeRefinement() if self.refine_edges else None)
         propagator.add_reference(self.video.read(start), self.labels(start))
         stream = (self.video.frames(frames.start, frames.stop) if forward
                   else self.video.frames_backward(frames.start, frames.stop))

@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
-from tracker.models import BUNDLED_NOTE, ModelCache, is_bundled, use_flip, use_scales
+from tracker.models import (BUNDLED_NOTE, ModelCache, is_bundled, use_edges, use_flip,
+                            use_scales)
 from tracker.overlay import draw_overlay, object_colour
 from tracker.segmenter import Prompt
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
@@ -49,6 +50,7 @@ class Settings:
     precision: str = "auto"
     flip: str = "auto"
     scales: str = "auto"
+    edges: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,7 @@ class StudioSession:
             tracker.model = self.models.deaot(self.settings.deaot, self.settings.device)
             tracker.flip = use_flip(self.settings.flip, self.settings.deaot)
             tracker.scales = use_scales(self.settings.scales, self.settings.deaot)
+            tracker.refine_edges = use_edges(self.settings.edges, self.settings.deaot)
             self.model_note = BUNDLED_NOTE if is_bundled(self.settings.deaot) else ""
             began = time.perf_counter()
 

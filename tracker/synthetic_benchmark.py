@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from aot import DeAOT, Propagator
+from aot import DeAOT, EdgeRefinement, Propagator
 from aot.train.synthetic_clips import SyntheticClips
 from tracker.evaluate import EvaluationReport, evaluate_folders
 from tracker.masks import MaskStore
@@ -33,11 +33,12 @@ def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
                             seed: int = HELD_OUT_SEED, size: tuple[int, int] = (161, 161),
                             frames: int = 30, precision: str = "fp32",
                             flip: bool = False, scales: tuple[float, ...] = (1.0,),
-                            min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS
-                            ) -> SyntheticBenchmark:
+                            min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS,
+                            refine_edges: bool = False) -> SyntheticBenchmark:
     """Write ground truth, predictions and baseline masks under ``out_dir`` and score them
-    (``flip``, ``scales``, ``min_object_cells``: as :class:`aot.Propagator` takes them; the
-    last defaults to the tracker's)."""
+    (``flip``, ``scales``, ``min_object_cells``: as :class:`aot.Propagator` takes them, the
+    last defaulting to the tracker's; ``refine_edges``: with the default
+    :class:`aot.EdgeRefinement`)."""
     out_dir = Path(out_dir)
     source = SyntheticClips(seed, size, frames, max_objects=3)
     for index in range(clips):
@@ -46,7 +47,8 @@ def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
         truth, predicted, static = (MaskStore(out_dir / part / name)
                                     for part in ("gt", "model", "static"))
         propagator = Propagator(model, precision=precision, flip=flip, scales=scales,
-                                min_object_cells=min_object_cells)
+                                min_object_cells=min_object_cells,
+                                edge_refinement=EdgeRefinement() if refine_edges else None)
         propagator.add_reference(clip_frames[0], labels[0])
         for t in range(frames):
             truth.write(t, labels[t])
@@ -55,7 +57,7 @@ def run_synthetic_benchmark(model: DeAOT, out_dir: str | Path, clips: int = 20,
     result = SyntheticBenchmark(evaluate_folders(out_dir / "model", out_dir / "gt"),
                                 evaluate_folders(out_dir / "static", out_dir / "gt"))
     logger.info("held-out synthetic clips: model J&F %.3f (%s, objects under %g cells "
-                "dropped), static baseline J&F %.3f", result.model.jf,
+                "dropped, edge refinement %s), static baseline J&F %.3f", result.model.jf,
                 describe_augmentation(flip, scales), min_object_cells,
-                result.static_baseline.jf)
+                "on" if refine_edges else "off", result.static_baseline.jf)
     return result
