@@ -77,8 +77,8 @@ def test_refined_masks_fit_the_objects_better_and_the_memory_is_unchanged(bundle
     frames, truth = clip
     ids = [int(i) for i in np.unique(truth[0]) if i]
     plain = aot.Propagator(bundled_model, min_object_cells=2)
-    refined = aot.Propagator(bundled_model, min_object_cells=2,
-                             edge_refinement=EdgeRefinement())
+    settings = EdgeRefinement()
+    refined = aot.Propagator(bundled_model, min_object_cells=2, edge_refinement=settings)
     for propagator in (plain, refined):
         propagator.add_reference(frames[0], truth[0])
     gains = []
@@ -86,7 +86,8 @@ def test_refined_masks_fit_the_objects_better_and_the_memory_is_unchanged(bundle
         plain_out, refined_out = plain.step(frame), refined.step(frame)
         # The refined propagator reports the guided filter of exactly what the plain one
         # predicts: its memory, which only ever saw the network's labels, has not drifted.
-        expected, log_probs = refine_edges(plain_out.probs.log(), frame, 1, EdgeRefinement().eps)
+        expected, log_probs = refine_edges(plain_out.probs.log(), frame, settings.radius,
+                                           settings.eps)  # 161x161 enters the network as is
         assert (refined_out.labels != expected.numpy()).mean() < 1e-3  # float rounding
         assert np.array_equal(refined_out.labels, refined_out.probs.argmax(dim=0).numpy())
         assert torch.allclose(refined_out.probs, log_probs.exp(), atol=1e-4)
