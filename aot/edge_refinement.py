@@ -73,10 +73,10 @@ def guided_filter(probs: torch.Tensor, guide: torch.Tensor, radius: int,
     pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
     covariance = box_mean(torch.stack([guide[i] * guide[j] for i, j in pairs]), radius) \
         - torch.stack([mean_guide[i] * mean_guide[j] for i, j in pairs])
-    inverse = _inverse_symmetric_3x3(covariance + eps * torch.tensor(
-        [1.0, 0, 0, 1, 0, 1], device=guide.device)[:, None, None])
-    refined = torch.cat([_filter_chunk(chunk.float(), guide, mean_guide, inverse, radius)
-                         for chunk in probs.split(_CHANNEL_CHUNK)])
+    covariance[[0, 3, 5]] += eps  # the diagonal
+    inverse = _inverse_symmetric_3x3(covariance)
+    refined = torch.cat([_filter_chunk(chunk, guide, mean_guide, inverse, radius)
+                         for chunk in probs.float().split(_CHANNEL_CHUNK)])
     return refined / refined.sum(dim=0, keepdim=True).clamp_min(1e-6)
 
 

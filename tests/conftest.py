@@ -21,6 +21,15 @@ def deaott_model():
 
 
 @pytest.fixture(scope="session")
+def bundled_model():
+    """ClickTrack's bundled DeAOT-T, trained on synthetic clips (checkpoints/)."""
+    import aot
+    from tracker.registry import load_registry
+
+    return aot.load_model(load_registry()["clicktrack_deaott"].path)
+
+
+@pytest.fixture(scope="session")
 def deaott_checkpoint(tmp_path_factory, deaott_model) -> Path:
     """That model as an official-format checkpoint file."""
     return save_checkpoint(deaott_model, tmp_path_factory.mktemp("weights") / "DeAOTT_test.pth")

@@ -14,6 +14,18 @@ from aot.synthetic import synthetic_model_state
 from aot.reference import load_case
 
 
+#: Seed of the synthetic validation clips, which choose settings (never the held-out seed).
+VALIDATION_SEED = 424242
+
+
+def validation_clip(index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation clip ``index`` as the benchmark makes it: (30, 161, 161, 3) uint8 frames and
+    (30, 161, 161) uint8 labels."""
+    from aot.train.synthetic_clips import SyntheticClips
+
+    return SyntheticClips(VALIDATION_SEED, (161, 161), 30, max_objects=3)[index]
+
+
 def synthetic_model(variant: str = "deaott", seed: int = 0) -> DeAOT:
     """A variant with the deterministic synthetic weights, in eval mode."""
     model = DeAOT(VARIANTS[variant])

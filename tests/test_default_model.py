@@ -6,9 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
-import aot
 from conftest import DEMO_CLIP, DEMO_PROMPTS, ROOT
 from tracker.masks import read_label_png
 from tracker.models import default_deaot_name
@@ -16,11 +14,6 @@ from tracker.registry import load_registry
 from tracker.synthetic_benchmark import HELD_OUT_SEED, run_synthetic_benchmark
 
 BUNDLED = load_registry()["clicktrack_deaott"]
-
-
-@pytest.fixture(scope="module")
-def bundled_model():
-    return aot.load_model(BUNDLED.path)
 
 
 def test_bundled_model_is_the_offline_default(monkeypatch, tmp_path, bundled_model):

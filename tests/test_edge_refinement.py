@@ -9,22 +9,14 @@ import torch.nn.functional as F
 
 import aot
 from aot.edge_refinement import EdgeRefinement, box_mean, guided_filter, refine_edges
-from aot.train.synthetic_clips import SyntheticClips
+from helpers import validation_clip
 from tracker.models import use_edges
-from tracker.registry import load_registry
-
-VALIDATION_SEED = 424242
-
-
-@pytest.fixture(scope="module")
-def bundled_model():
-    return aot.load_model(load_registry()["clicktrack_deaott"].path)
 
 
 @pytest.fixture(scope="module")
 def clip():
-    """A validation clip (never the held-out seed) with two objects."""
-    return SyntheticClips(VALIDATION_SEED, (161, 161), 30, max_objects=3)[0]
+    """A validation clip with two objects."""
+    return validation_clip(0)
 
 
 def _ramp_probs(height: int, width: int, centre: float) -> torch.Tensor:

@@ -11,24 +11,17 @@ import torch
 
 import aot
 from aot.small_objects import cell_area, minimum_areas
-from aot.train.synthetic_clips import SyntheticClips
 from conftest import ROOT
-from tracker.registry import load_registry
+from helpers import validation_clip
 
-VALIDATION_SEED = 424242
 CELLS = 2.0
-
-
-@pytest.fixture(scope="module")
-def bundled_model():
-    return aot.load_model(load_registry()["clicktrack_deaott"].path)
 
 
 @pytest.fixture(scope="module")
 def leaving_clip():
     """A validation clip whose object 1 leaves the frame and the plain model leaves specks
     of it behind."""
-    return SyntheticClips(VALIDATION_SEED, (161, 161), 30, max_objects=3)[8]
+    return validation_clip(8)
 
 
 def _track(model, frames, mask, **options) -> list[aot.StepOutput]:

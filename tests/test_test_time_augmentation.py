@@ -13,12 +13,6 @@ from aot.views import mirrored
 from helpers import bikes_clip
 from tracker.cli import build_parser
 from tracker.models import BUNDLED_SCALES, describe_augmentation, use_scales
-from tracker.registry import load_registry
-
-
-@pytest.fixture(scope="module")
-def model():
-    return aot.load_model(load_registry()["clicktrack_deaott"].path)
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +20,10 @@ def clip():
     return bikes_clip()
 
 
-def test_first_step_is_the_mean_of_the_frame_and_its_mirror_image(model, clip):
+def test_first_step_is_the_mean_of_the_frame_and_its_mirror_image(bundled_model, clip):
     frames, mask = clip
-    plain, mirror, flipping = (aot.Propagator(model), aot.Propagator(model),
-                               aot.Propagator(model, flip=True))
+    plain, mirror, flipping = (aot.Propagator(bundled_model), aot.Propagator(bundled_model),
+                               aot.Propagator(bundled_model, flip=True))
     plain.add_reference(frames[0], mask)
     mirror.add_reference(mirrored(frames[0]), mirrored(mask))
     flipping.add_reference(frames[0], mask)
@@ -41,14 +35,15 @@ def test_first_step_is_the_mean_of_the_frame_and_its_mirror_image(model, clip):
     assert (one_pass - expected).abs().max() > 0.05  # the mirrored pass does change things
 
 
-def test_mirrored_video_gives_mirrored_labels(model, clip):
+def test_mirrored_video_gives_mirrored_labels(bundled_model, clip):
     """Both passes see the same frames, so tracking the mirrored video swaps their roles:
     every frame's labels come out mirrored, memory updates included."""
     frames, mask = clip
-    forward, backward = aot.Propagator(model, flip=True), aot.Propagator(model, flip=True)
+    forward, backward = (aot.Propagator(bundled_model, flip=True),
+                         aot.Propagator(bundled_model, flip=True))
     forward.add_reference(frames[0], mask)
     backward.add_reference(mirrored(frames[0]), mirrored(mask))
-    plain = aot.Propagator(model)
+    plain = aot.Propagator(bundled_model)
     plain.add_reference(frames[0], mask)
     differs = 0
     for frame in frames[1:6]:
@@ -58,9 +53,9 @@ def test_mirrored_video_gives_mirrored_labels(model, clip):
     assert differs > 0
 
 
-def test_corrections_reach_the_mirrored_pass(model, clip):
+def test_corrections_reach_the_mirrored_pass(bundled_model, clip):
     frames, mask = clip
-    prop = aot.Propagator(model, flip=True, long_term_gap=9999)
+    prop = aot.Propagator(bundled_model, flip=True, long_term_gap=9999)
     prop.add_reference(frames[0], mask)
     prop.step(frames[1])
     merged = prop.step(frames[2]).labels.copy()
@@ -75,10 +70,10 @@ def test_corrections_reach_the_mirrored_pass(model, clip):
         assert (prop.step(frame).labels == 3).sum() < (out.labels == 3).sum()
 
 
-def test_stepped_together_with_a_plain_propagator(model, clip):
+def test_stepped_together_with_a_plain_propagator(bundled_model, clip):
     frames, mask = clip
-    alone = [aot.Propagator(model, flip=True), aot.Propagator(model)]
-    together = [aot.Propagator(model, flip=True), aot.Propagator(model)]
+    alone = [aot.Propagator(bundled_model, flip=True), aot.Propagator(bundled_model)]
+    together = [aot.Propagator(bundled_model, flip=True), aot.Propagator(bundled_model)]
     for prop in alone + together:
         prop.add_reference(frames[0], mask)
     for frame in frames[1:4]:
@@ -88,15 +83,15 @@ def test_stepped_together_with_a_plain_propagator(model, clip):
             assert torch.allclose(got.probs, want.probs, atol=1e-4)
 
 
-def test_a_scaled_view_runs_at_the_scaled_input_size(model, clip):
+def test_a_scaled_view_runs_at_the_scaled_input_size(bundled_model, clip):
     frames, mask = clip
     height, width = mask.shape
-    prop = aot.Propagator(model, scales=(1.2,))
+    prop = aot.Propagator(bundled_model, scales=(1.2,))
     prop.add_reference(frames[0], mask)
     assert prop.input_size == network_input_size(round(height * 1.2), round(width * 1.2), True)
     assert prop.input_size == network_input_size(height, width, True, scale=1.2)
     assert prop.input_size[0] > height + 16
-    plain = aot.Propagator(model)
+    plain = aot.Propagator(bundled_model)
     plain.add_reference(frames[0], mask)
     scaled_labels, plain_labels = prop.step(frames[1]).labels, plain.step(frames[1]).labels
     assert scaled_labels.shape == mask.shape
@@ -104,16 +99,16 @@ def test_a_scaled_view_runs_at_the_scaled_input_size(model, clip):
     assert (scaled_labels == plain_labels).mean() > 0.9
 
 
-def test_scales_and_flip_average_all_four_views(model, clip):
+def test_scales_and_flip_average_all_four_views(bundled_model, clip):
     frames, mask = clip
-    views = [(aot.Propagator(model, scales=(scale,)), mirror)
+    views = [(aot.Propagator(bundled_model, scales=(scale,)), mirror)
              for scale in (1.0, 1.2) for mirror in (False, True)]
     for view, mirror in views:
         inputs = (mirrored(frames[0]), mirrored(mask)) if mirror else (frames[0], mask)
         view.add_reference(*inputs)
     expected = sum((view.step(mirrored(frames[1])).probs.flip(-1) if mirror
                     else view.step(frames[1]).probs) for view, mirror in views) / 4
-    ensemble = aot.Propagator(model, flip=True, scales=(1.0, 1.2))
+    ensemble = aot.Propagator(bundled_model, flip=True, scales=(1.0, 1.2))
     assert ensemble.flip and ensemble.scales == (1.0, 1.2)
     ensemble.add_reference(frames[0], mask)
     out = ensemble.step(frames[1])
@@ -122,9 +117,9 @@ def test_scales_and_flip_average_all_four_views(model, clip):
 
 
 @pytest.mark.parametrize("scales", [(), (0.0,), (1.0, -1.0), (5.0,)])
-def test_bad_scales(model, scales):
+def test_bad_scales(bundled_model, scales):
     with pytest.raises(ValueError, match="scales"):
-        aot.Propagator(model, scales=scales)
+        aot.Propagator(bundled_model, scales=scales)
 
 
 def test_front_doors_choose_scales_by_model(monkeypatch, tmp_path):
