@@ -47,7 +47,16 @@ def load_file(path: str | os.PathLike) -> object:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError,
+    except pickle.UnpicklingError as error:
+        if "weights only" not in str(error).lower():
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or "
+                                  f"corrupt file?): {str(error).splitlines()[0]}") from error
+        raise CheckpointError(
+            f"{path}: holds Python objects other than tensors and plain containers, which "
+            "could run code when loaded; ClickTrack reads weights only and refuses it. Use "
+            "a file that holds only a state dict (torch.save(model.state_dict(), path))"
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError,
             ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError) as error:
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or corrupt file?): "

@@ -21,6 +21,9 @@ snapped to the frame's edges, while the memory keeps the network's labels (see
 ``add_reference`` on the frame just returned can replace it with corrected labels (for
 example the prediction merged with a new object), as the official engine does for objects
 that appear after the first frame.
+
+Object ids may be any of 1..255: each object gets DeAOT's next identity slot when it first
+appears (see :mod:`aot.object_slots`), and the outputs hold the ids as given.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from aot.edge_refinement import EdgeRefinement, refine_edges
 from aot.model.deaot import DeAOT, EncodedFrame
 from aot.model.propagation import LayerTokens
 from aot.object_group import ObjectGroup
+from aot.object_slots import MAX_OBJECT_ID, ObjectSlots, check_labels
 from aot.precision import resolve_precision
 from aot.preprocess import check_frame, network_input_size, preprocess_frame, resize_labels
 from aot.small_objects import cell_area, drop_small_objects, minimum_areas
@@ -45,7 +49,6 @@ from aot.views import check_scales, fuse_views, mirrored
 
 logger = logging.getLogger(__name__)
 
-MAX_OBJECTS = 255
 _PROB_CLAMP = 1e-5
 
 
@@ -57,11 +60,12 @@ class StepOutput:
     t + 1 overlaps the copy with the next frame's work.
 
     Attributes:
-        num_objects: N, the number of object ids in use.
+        object_ids: the N objects' ids, in the order of the channels of :attr:`probs`.
     """
 
-    def __init__(self, labels: torch.Tensor, logits: torch.Tensor, num_objects: int) -> None:
-        self.num_objects = num_objects
+    def __init__(self, labels: torch.Tensor, logits: torch.Tensor,
+                 object_ids: tuple[int, ...]) -> None:
+        self.object_ids = object_ids
         self._logits = logits
         self._ready: torch.cuda.Event | None = None
         if labels.is_cuda:
@@ -81,8 +85,14 @@ class StepOutput:
         return self._host.numpy()
 
     @property
+    def num_objects(self) -> int:
+        """N, the number of objects tracked."""
+        return len(self.object_ids)
+
+    @property
     def probs(self) -> torch.Tensor:
-        """(N + 1, H, W) float32 softmax over background and objects (computed on access)."""
+        """(N + 1, H, W) float32 softmax over the background and the objects, channel i
+        being object ``object_ids[i - 1]`` (computed on access)."""
         return torch.softmax(self._logits, dim=0)[: self.num_objects + 1]
 
 
@@ -162,11 +172,12 @@ class Propagator:
     def reset(self) -> None:
         """Forget all objects and memories."""
         self.groups: list[ObjectGroup] = []
+        self.slots = ObjectSlots()
         self.num_objects = 0
         self.frame_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
         self._pending: _PendingUpdate | None = None
-        self._min_areas: torch.Tensor | None = None  # (MAX_OBJECTS + 1,) frame pixels
+        self._min_areas: torch.Tensor | None = None  # (MAX_OBJECT_ID + 1,) per slot, pixels
         for view, _ in self._views:
             view.reset()
 
@@ -180,10 +191,12 @@ class Propagator:
 
         Args:
             frame: (H, W, 3) uint8 RGB.
-            mask: (H, W) integer labels, 0 = background, objects 1..255.
+            mask: (H, W) integer labels, 0 = background, objects any ids in 1..255.
         """
         check_frame(frame)
-        labels = self._check_mask(mask, frame.shape[:2])
+        ids = check_labels(mask, frame.shape[:2])
+        self.slots.register(ids)
+        labels = self.slots.to_slots(ids)
         same_frame = self._pending is not None and np.array_equal(self._pending.frame, frame)
         if same_frame:
             encoded = self._pending.encoded
@@ -193,18 +206,17 @@ class Propagator:
             encoded = self._encode(frame)
             for group in self.groups:
                 group.frame_step += 1
-        total = max(self.num_objects, int(labels.max()))
-        if total == 0:
+        if not self.slots:
             raise ValueError("the mask holds no object (all pixels are 0)")
-        self._set_object_count(total)
+        self._set_object_count(len(self.slots))
         if self.min_object_cells > 0:
             self._remember_minimum_areas(labels)
         input_labels = resize_labels(labels.to(self.device), self.input_size)
         with self.policy.autocast(self.device):
             for group in self.groups:
                 group.add_reference(encoded, input_labels)
-        for view, _, (view_frame, view_mask) in self._views_of(frame, mask):
-            view.add_reference(view_frame, view_mask)
+        for view, _, (view_frame, view_mask) in self._views_of(frame, labels.numpy()):
+            view.add_reference(view_frame, view_mask)  # slots, which a view maps to themselves
 
     @property
     def flip(self) -> bool:
@@ -257,9 +269,9 @@ class Propagator:
         instead of its prediction, without making it a reference (teacher forcing)."""
         if self._pending is None:
             raise RuntimeError("no stepped frame is waiting for its memory update")
-        mask = self._check_mask(labels, self.frame_size)
+        mask = self.slots.to_slots(check_labels(labels, self.frame_size))
         self._pending.labels = resize_labels(mask.to(self.device), self.input_size)
-        for view, _, (view_labels,) in self._views_of(labels):
+        for view, _, (view_labels,) in self._views_of(mask.numpy()):
             view.set_pending_labels(view_labels)
 
     @torch.inference_mode()
@@ -281,7 +293,7 @@ class Propagator:
         """Fold a reference's (H, W) labels into the per-id minimum areas, once per
         reference rather than per frame."""
         min_area = self.min_object_cells * cell_area(self.frame_size, self.input_size)
-        areas = minimum_areas(labels, MAX_OBJECTS + 1, min_area).to(self.device)
+        areas = minimum_areas(labels, MAX_OBJECT_ID + 1, min_area).to(self.device)
         self._min_areas = areas if self._min_areas is None else self._min_areas.maximum(areas)
 
     def _check_frame_size(self, size: tuple[int, int]) -> None:
@@ -307,20 +319,6 @@ class Propagator:
         self.num_objects = total
         for group in self.groups:
             group.set_object_count(total)
-
-    def _check_mask(self, mask: np.ndarray, frame_size: tuple[int, int]) -> torch.Tensor:
-        if not isinstance(mask, np.ndarray) or mask.ndim != 2:
-            raise ValueError(f"mask must be an (H, W) array, got shape "
-                             f"{getattr(mask, 'shape', None)}")
-        if tuple(mask.shape) != tuple(frame_size):
-            raise ValueError(f"mask size {mask.shape[1]}x{mask.shape[0]} does not match the "
-                             f"frame size {frame_size[1]}x{frame_size[0]}")
-        if not np.issubdtype(mask.dtype, np.integer) and mask.dtype != np.bool_:
-            raise ValueError(f"mask must hold integer object ids, got {mask.dtype}")
-        if mask.size and (mask.min() < 0 or mask.max() > MAX_OBJECTS):
-            raise ValueError(f"mask ids must lie in 0..{MAX_OBJECTS}, got "
-                             f"{mask.min()}..{mask.max()}")
-        return torch.from_numpy(mask.astype(np.uint8))
 
 
 @torch.inference_mode()
@@ -378,7 +376,8 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
         if refinement is not None:
             radius = refinement.frame_radius(propagator.frame_size, propagator.input_size)
             labels, fused = refine_edges(fused, steps[0][1], radius, refinement.eps)
-        outputs.append(StepOutput(labels, fused, propagator.num_objects))
+        outputs.append(StepOutput(propagator.slots.to_ids(labels), fused,
+                                  propagator.slots.object_ids))
     return outputs
 
 

@@ -66,9 +66,9 @@ class GrabCutEverything(GrabCutSegmenter):
 
 
 @pytest.fixture()
-def tracker_factory(small_clip, deaott_model, tmp_path):
+def tracker_factory(small_clip, bundled_model, tmp_path):
     def make(segmenter: Segmenter, **options) -> Tracker:
-        return Tracker(open_video(small_clip), tmp_path / "session", deaott_model, segmenter,
+        return Tracker(open_video(small_clip), tmp_path / "session", bundled_model, segmenter,
                        **options)
     return make
 

@@ -17,8 +17,8 @@ MOTORBIKE = Prompt(((300.0, 90.0),), (1,), (262, 75, 320, 136))
 
 
 @pytest.fixture()
-def tracker(small_clip, deaott_model, tmp_path):
-    return Tracker(open_video(small_clip), tmp_path / "session", deaott_model,
+def tracker(small_clip, bundled_model, tmp_path):
+    return Tracker(open_video(small_clip), tmp_path / "session", bundled_model,
                    GrabCutSegmenter())
 
 

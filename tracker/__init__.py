@@ -10,7 +10,7 @@ Python API::
 from tracker.batch import track_video
 from tracker.segmenter import Prompt, PromptError, SegmentResult
 from tracker.session import Tracker, TrackingReport
-from tracker.video import VideoError, open_video
+from tracker.video import VideoError, VideoLimits, open_video
 
 __all__ = ["Prompt", "PromptError", "SegmentResult", "Tracker", "TrackingReport",
-           "VideoError", "open_video", "track_video"]
+           "VideoError", "VideoLimits", "open_video", "track_video"]

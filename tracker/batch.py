@@ -3,9 +3,14 @@
 ``track_video`` reads a first-frame mask or a prompts file, tracks in both directions from
 the earliest annotated frame and writes every export into ``OUT/<input stem>/``;
 ``track_video_steps`` does the same as a generator of steps, for tracking several videos
-with batched steps (:func:`tracker.stepping.run_together`). A video
-whose folder holds a completed run is skipped, so an interrupted batch resumes where it
-stopped.
+with batched steps (:func:`tracker.stepping.run_together`).
+
+Each input has its own folder, and one run at a time writes it
+(:class:`tracker.result_folder.ResultFolder`): the new result is written beside the old one
+and replaces it only when complete, so a failed, stopped or killed run loses nothing. The
+status file records the result's :class:`~tracker.fingerprint.Fingerprint`; a rerun skips
+an input whose result is current and redoes it, saying why, when the input, its mask or
+prompts, the model or a setting changed.
 """
 
 from __future__ import annotations
@@ -15,18 +20,25 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from aot.precision import resolve_precision
 from tracker.atomic import write_json
 from tracker.exports import export_results
-from tracker.masks import read_label_png
-from tracker.models import ModelCache, describe_augmentation, use_edges, use_flip, use_scales
-from tracker.prompts import read_prompts
+from tracker.fingerprint import Fingerprint, file_digest, input_identity
+from tracker.masks import MaskStore, read_label_png
+from tracker.models import (ModelCache, check_device, deaot_weights, describe_augmentation,
+                            group_warning, sam_weights, use_edges, use_flip, use_scales)
+from tracker.prompts import ObjectPrompt, read_prompts
+from tracker.result_folder import ResultFolder
 from tracker.session import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS, Tracker
 from tracker.stepping import Steps, run_alone
-from tracker.video import open_video
+from tracker.video import FrameSource, VideoError, VideoLimits, open_video
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +47,7 @@ STATUS_FILE = ".clicktrack.json"
 
 @dataclass
 class VideoResult:
-    """Outcome of one video."""
+    """Outcome of one video. ``redone``: why a finished result was made again."""
 
     input: Path
     out_dir: Path
@@ -43,6 +55,7 @@ class VideoResult:
     objects: int = 0
     seconds: float = 0.0
     skipped: bool = False
+    redone: tuple[str, ...] = ()
 
 
 def output_dir(path: str | os.PathLike, out_root: str | os.PathLike) -> Path:
@@ -51,14 +64,29 @@ def output_dir(path: str | os.PathLike, out_root: str | os.PathLike) -> Path:
     return Path(out_root) / (path.name if path.is_dir() else path.stem)
 
 
-def is_finished(out_dir: Path, source: Path) -> bool:
-    """Whether ``out_dir`` holds a completed run of ``source``."""
-    status = out_dir / STATUS_FILE
+def check_distinct_outputs(inputs: Sequence[str | os.PathLike],
+                           out_root: str | os.PathLike) -> None:
+    """Raise ``ValueError`` naming them if two different inputs would share an output folder
+    (``a/clip.mp4`` and ``b/clip.mp4``, ``clip.mp4`` and ``clip.mov``, ``x`` and ``x.zip``)."""
+    claimed: dict[Path, Path] = {}
+    clashes = []
+    for source in map(Path, inputs):
+        folder = output_dir(source, out_root)
+        first = claimed.setdefault(folder, source)
+        if first != source and first.resolve() != source.resolve():
+            clashes.append(f"{first} and {source} would both write {folder}")
+    if clashes:
+        raise ValueError("; ".join(clashes) + ": rename one of each pair or track them with "
+                         "separate --out folders")
+
+
+def read_status(out_dir: Path) -> dict[str, Any] | None:
+    """The status record of a result folder, or ``None`` if it has none."""
     try:
-        record = json.loads(status.read_text())
+        record = json.loads((out_dir / STATUS_FILE).read_text())
     except (OSError, ValueError):
-        return False
-    return record.get("complete") is True and record.get("input") == str(source.resolve())
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def check_writable(folder: Path) -> None:
@@ -89,7 +117,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       long_term_gap: int | None = None, min_area: int = 200,
                       precision: str = "auto", flip: str = "auto", scales: str = "auto",
                       min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS, edges: str = "auto",
-                      models: ModelCache | None = None, skip_finished: bool = True,
+                      limits: VideoLimits = VideoLimits(), models: ModelCache | None = None,
+                      skip_finished: bool = True,
                       on_progress: Callable[[int, int], None] | None = None
                       ) -> Steps[VideoResult]:
     """:func:`track_video` as a generator of DeAOT steps (see :mod:`tracker.stepping`), so
@@ -117,63 +146,144 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             dropped (0: keep every pixel).
         edges: snap the masks to the frame's edges: ``on``, ``off`` or ``auto`` (on for the
             bundled model only; see :func:`tracker.models.use_edges`).
+        limits: the largest input accepted (see :class:`tracker.video.VideoLimits`).
         models: a cache to share loaded models across videos.
-        skip_finished: return at once if the output holds a completed run.
+        skip_finished: return at once if the output holds a current result (same input,
+            annotation, models and settings); ``False`` (``--force``) redoes it, and may
+            replace the result of another input of the same name.
         on_progress: called with (frames done, frames in total) while tracking.
     """
     if (mask is None) == (prompts is None):
         raise ValueError("give exactly one of a first-frame mask or a prompts file")
-    path = Path(path)
+    path, models = Path(path), models or ModelCache()
     out = output_dir(path, out_dir)
-    if skip_finished and is_finished(out, path):
+    if not path.exists():
+        raise VideoError(f"{path}: no such file or folder")
+    if mask is not None and not Path(mask).is_file():
+        raise FileNotFoundError(f"the mask {mask} does not exist")
+    object_prompts = read_prompts(prompts) if prompts is not None else None
+    flipping, scaling = use_flip(flip, deaot), use_scales(scales, deaot)
+    refining = use_edges(edges, deaot)
+    needs_segmenter = object_prompts is not None or sam_gap > 0
+    settings = {"sam_gap": sam_gap, "min_area": min_area, "max_long_term": max_long_term,
+                "long_term_gap": long_term_gap,
+                "precision": resolve_precision(precision, check_device(device)).name,
+                "flip": flipping, "scales": list(scaling),
+                "min_object_cells": min_object_cells, "edge_refinement": refining}
+    fingerprint = _fingerprint(path, mask, prompts, deaot, sam if needs_segmenter else None,
+                               device, needs_segmenter, settings, models)
+    redone = _redo_reasons(out, path, fingerprint, skip_finished)
+    if skip_finished and not redone:
         logger.info("%s: already finished in %s, skipped", path.name, out)
         return VideoResult(path, out, skipped=True)
-    object_prompts = read_prompts(prompts) if prompts is not None else None
-    models = models or ModelCache()
     began = time.perf_counter()
-    with open_video(path) as video:
-        labels = read_label_png(mask, (video.info.width, video.info.height)) \
-            if mask is not None else None
+    with open_video(path, limits=limits) as video:
+        labels = _first_frame_labels(mask, video) if mask is not None else None
         for entry in object_prompts or []:
             if entry.frame >= video.info.num_frames:
                 raise ValueError(f"prompt for object {entry.id} is on frame {entry.frame}, but "
                                  f"{path.name} has {video.info.num_frames} frames")
             entry.prompt.validate(video.info.width, video.info.height)
-        check_writable(out)
+        check_writable(out.parent)
         model = models.deaot(deaot, device)
-        flipping, scaling = use_flip(flip, deaot), use_scales(scales, deaot)
-        refining = use_edges(edges, deaot)
+        segmenter = models.segmenter(sam if needs_segmenter else "grabcut", device)
+        if sam_gap and not segmenter.can_segment_everything:
+            raise ValueError(f"--sam-gap needs SAM; {segmenter.name} cannot segment "
+                             "everything (download one: python -m tracker download sam_vit_b)")
         if flipping or scaling != (1.0,):
             logger.info("%s: DeAOT tracks with test-time augmentation (%s), %.1fx the compute "
                         "of one pass (--flip off --scales 1.0 for one pass)", path.name,
                         describe_augmentation(flipping, scaling),
                         (1 + flipping) * sum(scale ** 2 for scale in scaling))
-        needs_segmenter = object_prompts is not None or sam_gap > 0
-        segmenter = models.segmenter(sam, device) if needs_segmenter \
-            else models.segmenter("grabcut", device)
-        write_json(out / STATUS_FILE, {"input": str(path.resolve()), "complete": False})
-        tracker = Tracker(video, out, model, segmenter, sam_gap=sam_gap, min_area=min_area,
-                          max_long_term=max_long_term, long_term_gap=long_term_gap,
-                          precision=precision, flip=flipping, scales=scaling,
-                          min_object_cells=min_object_cells, refine_edges=refining)
-        tracker.masks.clear()
-        if labels is not None:
-            tracker.set_labels(0, labels)
-        for entry in object_prompts or []:
-            tracker.prompt(entry.frame, entry.id, entry.prompt)
-        report = yield from tracker.track_steps(start=min(tracker.annotations),
-                                                direction="both", on_progress=on_progress)
-        objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
-                          "segmenter": o.segmenter} for o in tracker.objects.values()}
-        export_results(video, tracker.masks, out, objects)
-    result = VideoResult(path, out, report.frames, len(objects), time.perf_counter() - began)
-    write_json(out / STATUS_FILE, {"input": str(path.resolve()), "complete": True,
-                                   "frames": result.frames, "objects": result.objects,
-                                   "seconds": round(result.seconds, 2),
-                                   "segmenter": segmenter.name,
-                                   "deaot": model.config.name,
-                                   "precision": precision, "flip": flipping,
-                                   "scales": list(scaling),
-                                   "min_object_cells": min_object_cells,
-                                   "edge_refinement": refining})
+        with ResultFolder(out) as folder:
+            work = folder.begin()
+            tracker = Tracker(video, work, model, segmenter, sam_gap=sam_gap,
+                              min_area=min_area, max_long_term=max_long_term,
+                              long_term_gap=long_term_gap, precision=precision,
+                              flip=flipping, scales=scaling,
+                              min_object_cells=min_object_cells, refine_edges=refining)
+            _annotate(tracker, labels, object_prompts)
+            warning = group_warning(deaot, len(tracker.objects), model.config.max_objects)
+            if warning:
+                logger.warning("%s: %s", path.name, warning)
+            report = yield from tracker.track_steps(start=min(tracker.annotations),
+                                                    direction="both", on_progress=on_progress)
+            _check_complete(tracker.masks, video)
+            objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
+                              "segmenter": o.segmenter} for o in tracker.objects.values()}
+            export_results(video, tracker.masks, work, objects)
+            result = VideoResult(path, out, report.frames, len(objects),
+                                 time.perf_counter() - began, redone=tuple(redone))
+            write_json(work / STATUS_FILE, {
+                "input": str(path.resolve()), "complete": True, "frames": result.frames,
+                "objects": result.objects, "seconds": round(result.seconds, 2),
+                "segmenter": segmenter.name, "deaot": model.config.name,
+                **settings, "fingerprint": fingerprint.to_json()})
+            folder.commit()
     return result
+
+
+def _fingerprint(path: Path, mask: str | os.PathLike | None,
+                 prompts: str | os.PathLike | None, deaot: str | None, sam: str | None,
+                 device: str, needs_segmenter: bool, settings: dict[str, Any],
+                 models: ModelCache) -> Fingerprint:
+    """The fingerprint of the result these arguments would produce."""
+    annotation = {"mask": file_digest(mask)} if mask is not None \
+        else {"prompts": file_digest(prompts)}
+    segmenter = None
+    if needs_segmenter:
+        weights = sam_weights(sam, device)
+        segmenter = {"name": "grabcut", "weights": None} if weights is None else \
+            {"name": weights[0].name, "weights": models.weights_digest(weights[0])}
+    return Fingerprint(input_identity(path), annotation,
+                       models.weights_digest(deaot_weights(deaot)[0]), segmenter, settings)
+
+
+def _redo_reasons(out: Path, path: Path, fingerprint: Fingerprint,
+                  skip_finished: bool) -> list[str]:
+    """Why the result in ``out`` must be made (again); empty when it is current.
+
+    Raises:
+        ValueError: ``out`` holds the finished result of another input, which only
+            ``--force`` (``skip_finished=False``) may replace.
+    """
+    record = read_status(out)
+    if record is None or record.get("complete") is not True:
+        return ["no finished result"]
+    if record.get("input") != str(path.resolve()):
+        if skip_finished:
+            raise ValueError(f"{out} holds the result of another input, {record.get('input')}; "
+                             "rename this one, choose another --out, or --force to replace it")
+        return [f"--force replaces the result of {record.get('input')}"]
+    reasons = fingerprint.changes_from(record.get("fingerprint"))
+    if not skip_finished:
+        reasons = ["--force"] + reasons
+    if reasons:
+        logger.info("%s: redoing the finished result in %s: %s", path.name, out,
+                    "; ".join(reasons))
+    return reasons
+
+
+def _first_frame_labels(mask: str | os.PathLike, video: FrameSource) -> np.ndarray:
+    """The first-frame mask as (H, W) uint8 ids, checked against the video."""
+    labels = read_label_png(mask, (video.info.width, video.info.height))
+    if not labels.any():
+        raise ValueError(f"{Path(mask).name}: the mask holds no object (all pixels are 0)")
+    return labels
+
+
+def _annotate(tracker: Tracker, labels: np.ndarray | None,
+              object_prompts: list[ObjectPrompt] | None) -> None:
+    """Give the tracker the first-frame mask or every prompt of the prompts file."""
+    if labels is not None:
+        tracker.set_labels(0, labels)
+    for entry in object_prompts or []:
+        tracker.prompt(entry.frame, entry.id, entry.prompt)
+
+
+def _check_complete(masks: MaskStore, video: FrameSource) -> None:
+    """Raise ``RuntimeError`` unless every frame of ``video`` has its mask in ``masks``."""
+    missing = set(range(video.info.num_frames)) - set(masks.indices())
+    if missing:
+        raise RuntimeError(f"tracking left {len(missing)} of {video.info.num_frames} frames "
+                           f"without a mask (first: {min(missing)}); nothing was replaced")

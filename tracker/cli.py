@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,18 +17,25 @@ logger = logging.getLogger("tracker")
 
 
 def _track(args: argparse.Namespace) -> int:
-    from tracker.batch import output_dir, track_video_steps
+    from tracker.batch import check_distinct_outputs, output_dir, track_video_steps
     from tracker.models import ModelCache, check_device
-    from tracker.stepping import run_together
+    from tracker.result_folder import remove_interrupted
+    from tracker.stepping import describe_job_error, run_together
+    from tracker.video import VideoLimits
 
     try:
         check_device(args.device)
+        check_distinct_outputs(args.inputs, args.out)
+        limits = VideoLimits(args.max_frame_pixels, args.max_frames,
+                             round(args.max_frame_mb * 2 ** 20))
     except ValueError as error:
         logger.error("%s", error)
         return 2
     if args.batch_videos < 1:
         logger.error("--batch-videos must be at least 1, got %d", args.batch_videos)
         return 2
+    for folder in remove_interrupted(args.out):
+        logger.info("%s: removed what an interrupted run had left", folder)
     models = ModelCache()
     failures = 0
     bars: dict[int, tuple[tqdm, int]] = {}  # job -> its progress bar and screen row
@@ -45,13 +55,14 @@ def _track(args: argparse.Namespace) -> int:
             sam=args.sam, device=args.device, sam_gap=args.sam_gap,
             max_long_term=args.max_long_term or None, min_area=args.min_area,
             precision=args.precision, flip=args.flip, scales=args.scales,
-            min_object_cells=args.min_object_cells, edges=args.edges, models=models,
-            skip_finished=not args.force, on_progress=progress)
+            min_object_cells=args.min_object_cells, edges=args.edges, limits=limits,
+            models=models, skip_finished=not args.force, on_progress=progress)
 
     jobs = (job(i, source) for i, source in enumerate(args.inputs))
     with logging_redirect_tqdm(), tqdm(total=len(args.inputs), desc="videos", unit="video",
-                                       position=0) as overall:
-        for index, outcome in run_together(jobs, args.batch_videos):
+                                       position=0) as overall, \
+            contextlib.closing(run_together(jobs, args.batch_videos)) as outcomes:
+        for index, outcome in outcomes:
             source = args.inputs[index]
             bar, row = bars.pop(index)
             bar.close()
@@ -59,10 +70,13 @@ def _track(args: argparse.Namespace) -> int:
             free_rows.sort()
             if isinstance(outcome, Exception):
                 failures += 1
-                message = str(outcome).removeprefix(f"{Path(source).name}: ")
+                message = describe_job_error(outcome)
+                for prefix in (f"{source}: ", f"{Path(source).name}: "):
+                    message = message.removeprefix(prefix)
                 logger.error("%s: %s", source, message)
             elif outcome.skipped:
-                logger.info("%s: finished before, skipped (--force redoes it)", source)
+                logger.info("%s: up to date (same input, annotation, models and settings), "
+                            "skipped; --force redoes it", source)
             else:
                 logger.info("%s: %d frames, %d objects in %.1f s -> %s", source,
                             outcome.frames, outcome.objects, outcome.seconds,
@@ -162,6 +176,36 @@ MIN_OBJECT_CELLS_HELP = ("objects DeAOT predicts smaller than this many of its o
                          "memory; 0 keeps every pixel, as the official code does")
 
 
+def non_negative(text: str) -> int:
+    """An integer option that may be 0 but not negative."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    """An integer option of 1 or more."""
+    value = non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def megabytes(text: str) -> float:
+    """A size in MiB, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in MiB, got {text!r}") from None
+    if not value * 2 ** 20 >= 1:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def cells_choice(text: str) -> float:
     """``--min-object-cells``: a number of cells, 0 or more."""
     message = f"expected a number of cells, 0 or more, got {text!r}"
@@ -188,6 +232,9 @@ def scales_choice(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from tracker.models import AUTO_CHOICES
     from tracker.session import DEFAULT_MIN_OBJECT_CELLS
+    from tracker.video import VideoLimits
+
+    limits = VideoLimits()
 
     parser = argparse.ArgumentParser(prog="python -m tracker",
                                      description="Segment and track objects through videos.")
@@ -203,11 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--deaot", help="DeAOT model name or checkpoint path")
     track.add_argument("--sam", help="SAM model name, checkpoint path, or grabcut")
     track.add_argument("--device", default="cpu", help="cpu or cuda")
-    track.add_argument("--sam-gap", type=int, default=0,
+    track.add_argument("--sam-gap", type=non_negative, default=0,
                        help="look for new objects every N frames (0: off)")
-    track.add_argument("--max-long-term", type=int, default=10,
+    track.add_argument("--max-long-term", type=non_negative, default=10,
                        help="frames in DeAOT's long-term memory (0: unbounded)")
-    track.add_argument("--min-area", type=int, default=200, help="smallest new object (px)")
+    track.add_argument("--min-area", type=non_negative, default=200,
+                       help="smallest new object (px)")
     track.add_argument("--precision", default="auto",
                        choices=["auto", "fp32", "bf16-attention", "bf16", "fp16"],
                        help="DeAOT precision: auto = the device's fast path, fp32 = official")
@@ -216,7 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--min-object-cells", type=cells_choice,
                        default=DEFAULT_MIN_OBJECT_CELLS, help=MIN_OBJECT_CELLS_HELP)
     track.add_argument("--edges", choices=AUTO_CHOICES, default="auto", help=EDGES_HELP)
-    track.add_argument("--force", action="store_true", help="redo finished videos")
+    track.add_argument("--force", action="store_true",
+                       help="redo finished videos, even current ones")
+    track.add_argument("--max-frame-pixels", type=positive, default=limits.max_frame_pixels,
+                       help="refuse frames of more pixels (width x height)")
+    track.add_argument("--max-frames", type=positive, default=limits.max_frames,
+                       help="refuse videos of more frames")
+    track.add_argument("--max-frame-mb", type=megabytes, default=limits.max_frame_bytes / 2 ** 20,
+                       help="refuse stored images (in folders and zips of frames) of more MiB")
     track.add_argument("--batch-videos", type=int, default=1, metavar="N",
                        help="track N videos at once, their DeAOT steps batched together "
                             "(a throughput gain on a GPU; frame sizes may differ)")
@@ -255,10 +310,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop as Ctrl-C does."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    return args.run(args)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        logger.error("interrupted: finished results are intact, and a rerun continues with "
+                     "the rest")
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +49,20 @@ def read_label_png(path: str | os.PathLike, size: tuple[int, int] | None = None)
         path: the PNG.
         size: expected (width, height); a mismatch raises ``ValueError``.
     """
+    name = Path(path).name
     try:
-        image = Image.open(path)
-        image.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            if size is not None and image.size != tuple(size):  # checked before decoding
+                raise ValueError(f"{name} is {image.size[0]}x{image.size[1]}, the video "
+                                 f"{size[0]}x{size[1]}")
+            image.load()
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{name}: the image declares more pixels than can be decoded "
+                         f"safely ({error})") from error
     except (OSError, SyntaxError) as error:
-        raise ValueError(f"{Path(path).name}: not a readable image ({error})") from error
-    if size is not None and image.size != tuple(size):
-        raise ValueError(f"{Path(path).name} is {image.size[0]}x{image.size[1]}, the video "
-                         f"{size[0]}x{size[1]}")
+        raise ValueError(f"{name}: not a readable image ({error})") from error
     if image.mode in ("P", "L"):
         return np.asarray(image, dtype=np.uint8).copy()
     if image.mode in ("1", "I", "I;16"):

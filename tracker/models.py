@@ -11,8 +11,9 @@ import torch
 import aot
 from aot import DeAOT
 from aot.views import check_scales
+from tracker.fingerprint import file_digest
 from tracker.grabcut import GrabCutSegmenter
-from tracker.registry import load_registry, resolve_weights
+from tracker.registry import WeightFile, load_registry, resolve_weights
 from tracker.sam import SamSegmenter, load_sam
 from tracker.segmenter import Segmenter
 
@@ -54,6 +55,7 @@ class ModelCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str, str], torch.nn.Module] = {}
+        self._digests: dict[tuple[str, int, int], str] = {}
 
     def _get(self, kind: str, path: Path, device: torch.device, loader) -> torch.nn.Module:
         key = (kind, str(path.resolve()), str(device))
@@ -62,11 +64,20 @@ class ModelCache:
                 self._models[key] = loader(path, device)
             return self._models[key]
 
+    def weights_digest(self, path: Path) -> str:
+        """SHA-256 of a weights file, computed once per version of the file."""
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key not in self._digests:
+                self._digests[key] = file_digest(path)
+            return self._digests[key]
+
     def deaot(self, spec: str | None = None, device: str | torch.device = "cpu") -> DeAOT:
         """The DeAOT model for a registry name or checkpoint path (default: the best
         official checkpoint present)."""
         device = check_device(device)
-        path, entry = resolve_weights(spec or default_deaot_name(), "deaot")
+        path, entry = deaot_weights(spec)
         if entry is not None and entry.bundled:
             logger.warning("using %s", BUNDLED_NOTE)
         variant = entry.arch if entry is not None else None
@@ -78,18 +89,35 @@ class ModelCache:
         """A new segmenter for one session: SAM (registry name or path; default the best
         present for the device) or, with ``"grabcut"`` or no SAM checkpoint, GrabCut."""
         device = check_device(device)
-        if spec == "grabcut":
-            return GrabCutSegmenter()
-        if spec is None:
-            spec = default_sam_name(device)
+        weights = sam_weights(spec, device)
+        if weights is None:
             if spec is None:
                 logger.warning("no SAM checkpoint present: clicks and boxes use GrabCut "
                                "(python -m tracker download sam_vit_b for SAM)")
-                return GrabCutSegmenter()
-        path, entry = resolve_weights(spec, "sam")
+            return GrabCutSegmenter()
+        path, entry = weights
         arch = entry.arch if entry is not None else None
         model = self._get("sam", path, device, lambda p, d: load_sam(p, arch, d))
         return SamSegmenter(model)
+
+
+def deaot_weights(spec: str | None) -> tuple[Path, WeightFile | None]:
+    """The DeAOT weights file of a registry name or path (default: the best present) and
+    its registry entry (``None`` for a path)."""
+    return resolve_weights(spec or default_deaot_name(), "deaot")
+
+
+def sam_weights(spec: str | None, device: str | torch.device
+                ) -> tuple[Path, WeightFile | None] | None:
+    """The SAM weights file of a registry name or path and its entry, or ``None`` when
+    clicks go to GrabCut (``"grabcut"``, or no spec and no SAM checkpoint present)."""
+    if spec == "grabcut":
+        return None
+    if spec is None:
+        spec = default_sam_name(check_device(device))
+        if spec is None:
+            return None
+    return resolve_weights(spec, "sam")
 
 
 def default_deaot_name() -> str:
@@ -107,6 +135,19 @@ def is_bundled(spec: str | None) -> bool:
     name = spec or default_deaot_name()
     entry = load_registry().get(name)
     return entry is not None and entry.bundled
+
+
+def group_warning(spec: str | None, num_objects: int, group_size: int) -> str | None:
+    """A warning when one of DeAOT's groups of ``group_size`` objects holds more objects
+    than the model ``spec`` was trained to tell apart (the bundled model: 3), else ``None``."""
+    name = spec or default_deaot_name()
+    entry = load_registry().get(name)
+    trained = entry.trained_objects if entry is not None else None
+    if trained is None or min(num_objects, group_size) <= trained:
+        return None
+    return (f"{num_objects} objects: {name} was trained on at most {trained} objects at once "
+            f"and may lose the others; an official model tracks {group_size} per group "
+            "(python -m tracker download r50_deaotl)")
 
 
 def use_flip(choice: str, spec: str | None) -> bool:

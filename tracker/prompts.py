@@ -31,9 +31,19 @@ class ObjectPrompt:
     prompt: Prompt
 
 
+def _is_integer(value: object) -> bool:
+    """Whether a decoded JSON value is an integer (``true`` and ``false`` are not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    """Whether a decoded JSON value is a number (``true`` and ``false`` are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _number_pairs(value, what: str) -> tuple[tuple[float, float], ...]:
     if not isinstance(value, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(c, (int, float)) for c in p)
+            isinstance(p, list) and len(p) == 2 and all(_is_number(c) for c in p)
             for p in value):
         raise PromptsFileError(f"{what} must be a list of [x, y] pairs")
     return tuple((float(x), float(y)) for x, y in value)
@@ -54,18 +64,19 @@ def parse_prompts(document: object, source: str = "prompts") -> list[ObjectPromp
         if unknown:
             raise PromptsFileError(f"{where}: unknown fields {sorted(unknown)}")
         object_id, frame = entry.get("id"), entry.get("frame", 0)
-        if not isinstance(object_id, int) or not 1 <= object_id <= 255:
-            raise PromptsFileError(f"{where}: id must be an integer in 1..255")
-        if not isinstance(frame, int) or frame < 0:
+        if not _is_integer(object_id) or not 1 <= object_id <= 255:
+            raise PromptsFileError(f"{where}: id must be an integer in 1..255, got "
+                                   f"{json.dumps(object_id)}")
+        if not _is_integer(frame) or frame < 0:
             raise PromptsFileError(f"{where}: frame must be a non-negative integer")
         points = _number_pairs(entry.get("points", []), f"{where}: points")
         labels = entry.get("labels", [1] * len(points))
-        if not isinstance(labels, list) or not all(lab in (0, 1) for lab in labels) \
-                or len(labels) != len(points):
+        if not isinstance(labels, list) or len(labels) != len(points) \
+                or not all(_is_integer(lab) and lab in (0, 1) for lab in labels):
             raise PromptsFileError(f"{where}: labels must list 1 or 0 for each point")
         box = entry.get("box")
         if box is not None and (not isinstance(box, list) or len(box) != 4
-                                or not all(isinstance(c, (int, float)) for c in box)):
+                                or not all(_is_number(c) for c in box)):
             raise PromptsFileError(f"{where}: box must be [x0, y0, x1, y1]")
         if not points and box is None:
             raise PromptsFileError(f"{where}: needs points or a box")

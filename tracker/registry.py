@@ -31,6 +31,8 @@ class WeightFile:
         gdrive_id: Google Drive file id, for files hosted there.
         approx_mb: approximate size for display when the exact one is unknown.
         bundled: shipped in the repository (ClickTrack's own default model).
+        trained_objects: the most objects a training clip held, where fewer than a DeAOT
+            group of 10 (ClickTrack's own model); ``None``: full groups.
     """
 
     name: str
@@ -43,6 +45,7 @@ class WeightFile:
     gdrive_id: str | None = None
     approx_mb: float | None = None
     bundled: bool = False
+    trained_objects: int | None = None
 
     @property
     def path(self) -> Path:
@@ -60,7 +63,8 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, WeightFile]:
     return {name: WeightFile(name=name, kind=e["kind"], arch=e.get("arch") or e["variant"],
                              file=e["file"], url=e["url"], size=e.get("size"),
                              sha256=e.get("sha256"), gdrive_id=e.get("gdrive_id"),
-                             approx_mb=e.get("approx_mb"), bundled=e.get("bundled", False))
+                             approx_mb=e.get("approx_mb"), bundled=e.get("bundled", False),
+                             trained_objects=e.get("trained_objects"))
             for name, e in entries.items()}
 
 

@@ -24,8 +24,21 @@ T = TypeVar("T")
 StepRequest = tuple[Propagator, np.ndarray]
 Steps = Generator[StepRequest, StepOutput, T]
 
-#: Errors that end one job (a bad video, a full disk) and not the others.
-JOB_ERRORS = (ValueError, OSError, RuntimeError)
+#: Errors that end one job and not the others: whatever goes wrong with one input (a bad
+#: video, a decompression bomb, a full disk, a bug it triggers) fails that input alone.
+#: Ctrl-C and SIGTERM (KeyboardInterrupt) and SystemExit still end the whole run.
+JOB_ERRORS = (Exception,)
+#: Error types whose messages speak for themselves; others are named in the message.
+_EXPECTED_ERRORS = (ValueError, OSError)
+
+
+def describe_job_error(error: Exception) -> str:
+    """The message a failed job is reported with: the error's text, preceded by its type
+    where that is not an expected input error (a traceback goes to the debug log)."""
+    if isinstance(error, _EXPECTED_ERRORS) and str(error):
+        return str(error)
+    logger.debug("unexpected error", exc_info=error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def run_alone(steps: Steps[T]) -> T:
@@ -54,6 +67,17 @@ def run_together(jobs: Iterable[Steps[T]], width: int
         raise ValueError(f"width must be at least 1, got {width}")
     queue = enumerate(jobs)
     active: dict[int, tuple[Steps[T], StepRequest]] = {}
+    try:
+        yield from _run_active(queue, active, width)
+    finally:  # interrupted: each unfinished job cleans up (its with blocks exit) now
+        for job, _ in active.values():
+            job.close()
+
+
+def _run_active(queue: Iterator[tuple[int, Steps[T]]],
+                active: dict[int, tuple[Steps[T], StepRequest]], width: int
+                ) -> Iterator[tuple[int, T | Exception]]:
+    """The loop of :func:`run_together`, with the running jobs in ``active``."""
     while True:
         while len(active) < width:
             entry = next(queue, None)

@@ -19,16 +19,14 @@ import av
 import cv2
 import numpy as np
 
+from tracker.video_limits import VideoError, VideoLimits
+
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_FPS = Fraction(25)
 #: Frames decoded per chunk when iterating a video file backwards.
 REVERSE_CHUNK = 48
-
-
-class VideoError(ValueError):
-    """A video that cannot be read: missing, corrupt, empty or of mixed frame sizes."""
 
 
 @dataclass(frozen=True)
@@ -80,20 +78,27 @@ class FrameSource:
         self.close()
 
 
-def _decode_image(data: bytes, name: str) -> np.ndarray:
+def _decode_image(data: bytes, name: str, limits: VideoLimits) -> np.ndarray:
+    """Encoded image bytes -> (H, W, 3) uint8 RGB, its size checked before decoding."""
+    limits.check_frame_bytes(name, len(data))
+    limits.check_image_header(data, name)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise VideoError(f"{name}: not a readable image")
+    limits.check_frame_size(name, image.shape[1], image.shape[0])
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 class _ImageSequence(FrameSource):
     """Frames stored as individual image files."""
 
-    def __init__(self, name: str, members: list[str], fps: Fraction | None) -> None:
+    def __init__(self, name: str, members: list[str], fps: Fraction | None,
+                 limits: VideoLimits) -> None:
         if not members:
             raise VideoError(f"{name}: holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        limits.check_frame_count(name, len(members))
         self.name = name
+        self.limits = limits
         self.members = sorted(members, key=_natural_key)
         first = self.read_member(self.members[0])
         self.info = VideoInfo(len(self.members), fps or DEFAULT_FPS, first.shape[1],
@@ -115,20 +120,24 @@ class _ImageSequence(FrameSource):
 class ImageFolderSource(_ImageSequence):
     """A folder of image files, ordered by natural sort of their names."""
 
-    def __init__(self, folder: Path, fps: Fraction | None = None) -> None:
+    def __init__(self, folder: Path, fps: Fraction | None = None,
+                 limits: VideoLimits = VideoLimits()) -> None:
         self.folder = folder
         members = [p.name for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-        super().__init__(folder.name, members, fps)
+        super().__init__(folder.name, members, fps, limits)
 
     def read_member(self, member: str) -> np.ndarray:
-        return _decode_image((self.folder / member).read_bytes(), member)
+        path = self.folder / member
+        self.limits.check_frame_bytes(member, path.stat().st_size)
+        return _decode_image(path.read_bytes(), member, self.limits)
 
 
 class ZipSource(_ImageSequence):
     """A zip archive of image files. Members are read in memory, never extracted."""
 
-    def __init__(self, path: Path, fps: Fraction | None = None) -> None:
+    def __init__(self, path: Path, fps: Fraction | None = None,
+                 limits: VideoLimits = VideoLimits()) -> None:
         try:
             self.archive = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as error:
@@ -136,11 +145,14 @@ class ZipSource(_ImageSequence):
         members = [m.filename for m in self.archive.infolist()
                    if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_EXTENSIONS
                    and not Path(m.filename).name.startswith(".")]
-        super().__init__(path.stem, members, fps)
+        super().__init__(path.stem, members, fps, limits)
 
     def read_member(self, member: str) -> np.ndarray:
+        self.limits.check_frame_bytes(member, self.archive.getinfo(member).file_size)
         try:
-            return _decode_image(self.archive.read(member), member)
+            with self.archive.open(member) as stream:  # never more than the limit, whatever
+                data = stream.read(self.limits.max_frame_bytes + 1)  # the header claims
+            return _decode_image(data, member, self.limits)
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise VideoError(f"{self.name}: cannot read {member} ({error})") from error
 
@@ -156,9 +168,10 @@ class VideoFileSource(FrameSource):
     for variable frame rates.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: VideoLimits = VideoLimits()) -> None:
         self.path = path
         self.name = path.stem
+        self.limits = limits
         try:
             self.container = av.open(str(path))
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as error:
@@ -175,6 +188,9 @@ class VideoFileSource(FrameSource):
             raise VideoError(f"{self.path.name}: has no video stream")
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
+        context = self.stream.codec_context
+        if context.width and context.height:
+            self.limits.check_frame_size(self.path.name, context.width, context.height)
         try:
             pts = sorted(p.pts for p in self.container.demux(self.stream)
                          if p.pts is not None and p.size > 0)
@@ -182,12 +198,14 @@ class VideoFileSource(FrameSource):
             raise VideoError(f"{self.path.name}: corrupt video ({error})") from error
         if not pts:
             raise VideoError(f"{self.path.name}: the video has no frames")
+        self.limits.check_frame_count(self.path.name, len(pts))
         self._pts = pts
         self._position: Iterator | None = None
         first = self._decode_from(0)
         frame = next(first, None)
         if frame is None:
             raise VideoError(f"{self.path.name}: no frame could be decoded")
+        self.limits.check_frame_size(self.path.name, frame.width, frame.height)
         self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
         image = self._to_rgb(frame)
         fps = self.stream.average_rate or self.stream.guessed_rate
@@ -241,12 +259,14 @@ class VideoFileSource(FrameSource):
         self.container.close()
 
 
-def open_video(path: str | os.PathLike, fps: float | Fraction | None = None) -> FrameSource:
+def open_video(path: str | os.PathLike, fps: float | Fraction | None = None,
+               limits: VideoLimits = VideoLimits()) -> FrameSource:
     """Open a video file, a folder of frames or a zip of frames.
 
     Args:
         path: the input.
         fps: frame rate of image sequences (default 25); ignored for video files.
+        limits: the largest frames, frame count and stored image size accepted.
 
     Raises:
         VideoError: with a message naming the file and what is wrong with it.
@@ -256,22 +276,24 @@ def open_video(path: str | os.PathLike, fps: float | Fraction | None = None) -> 
     if not path.exists():
         raise VideoError(f"{path}: no such file or folder")
     if path.is_dir():
-        return ImageFolderSource(path, rate)
+        return ImageFolderSource(path, rate, limits)
     if path.suffix.lower() == ".zip":
-        return ZipSource(path, rate)
+        return ZipSource(path, rate, limits)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise VideoError(f"{path.name}: a single image, not a video (give its folder instead)")
     if path.stat().st_size == 0:
         raise VideoError(f"{path.name}: the file is empty")
-    return VideoFileSource(path)
+    return VideoFileSource(path, limits)
 
 
-def read_image(data: bytes | str | os.PathLike, name: str = "image") -> np.ndarray:
+def read_image(data: bytes | str | os.PathLike, name: str = "image",
+               limits: VideoLimits = VideoLimits()) -> np.ndarray:
     """An image file (path or bytes) as (H, W, 3) uint8 RGB."""
     if not isinstance(data, bytes):
         name = Path(data).name
         data = Path(data).read_bytes()
-    return _decode_image(data, name)
+    return _decode_image(data, name, limits)
 
 
-__all__ = ["FrameSource", "VideoError", "VideoInfo", "open_video", "read_image"]
+__all__ = ["FrameSource", "VideoError", "VideoInfo", "VideoLimits", "open_video",
+           "read_image"]
