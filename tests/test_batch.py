@@ -232,3 +232,21 @@ def test_videos_tracked_together_match_videos_tracked_alone(tmp_path, small_clip
     first = read_label_png(tmp_path / "together" / "small" / "masks/00011.png")
     second = read_label_png(tmp_path / "together" / "mirrored" / "masks/00011.png")
     assert not np.array_equal(first, second)  # each video kept its own memory
+
+
+def test_threads_option_sets_the_cpu_threads(finished, small_clip, first_mask,
+                                             deaott_checkpoint):
+    import cv2
+    import torch
+
+    out, before = finished
+    previous = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        assert cli_main(["track", str(small_clip), "--out", str(out), "--mask",
+                         str(first_mask), "--deaot", str(deaott_checkpoint), "--threads",
+                         "1"]) == 0
+        assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    finally:
+        torch.set_num_threads(previous[0])
+        cv2.setNumThreads(previous[1])
+    assert _digest(out / "small") == before  # the run was current: skipped, untouched

@@ -13,6 +13,9 @@ from pathlib import Path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from tracker.cli_options import (add_deaot_arguments, deaot_options, megabytes, non_negative,
+                                 positive)
+
 logger = logging.getLogger("tracker")
 
 
@@ -51,12 +54,9 @@ def _track(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         return track_video_steps(
-            source, args.out, mask=args.mask, prompts=args.prompts, deaot=args.deaot,
-            sam=args.sam, device=args.device, sam_gap=args.sam_gap,
-            max_long_term=args.max_long_term or None, min_area=args.min_area,
-            precision=args.precision, flip=args.flip, scales=args.scales,
-            min_object_cells=args.min_object_cells, edges=args.edges, limits=limits,
-            models=models, skip_finished=not args.force, on_progress=progress)
+            source, args.out, mask=args.mask, prompts=args.prompts, sam=args.sam,
+            sam_gap=args.sam_gap, min_area=args.min_area, limits=limits, models=models,
+            skip_finished=not args.force, on_progress=progress, **deaot_options(args))
 
     jobs = (job(i, source) for i, source in enumerate(args.inputs))
     with logging_redirect_tqdm(), tqdm(total=len(args.inputs), desc="videos", unit="video",
@@ -162,80 +162,10 @@ def _bench_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and average (about "
-             "2x DeAOT's compute); auto = on for the bundled model only")
-SCALES_HELP = ("multi-scale test-time augmentation: network input scales to track at and "
-               "average, e.g. 1.0,1.2 (each scale s costs about s^2 of one pass); auto = 1.0,1.2 "
-               "for the bundled model, 1.0 otherwise")
-
-
-EDGES_HELP = ("edge refinement: snap the masks written to the frame's edges with a guided "
-              "filter (tracking memory unchanged); auto = on for the bundled model only")
-MIN_OBJECT_CELLS_HELP = ("objects DeAOT predicts smaller than this many of its output cells "
-                         "(4x4 network-input pixels each) are dropped from that frame and its "
-                         "memory; 0 keeps every pixel, as the official code does")
-
-
-def non_negative(text: str) -> int:
-    """An integer option that may be 0 but not negative."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def positive(text: str) -> int:
-    """An integer option of 1 or more."""
-    value = non_negative(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def megabytes(text: str) -> float:
-    """A size in MiB, more than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size in MiB, got {text!r}") from None
-    if not value * 2 ** 20 >= 1:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
-def cells_choice(text: str) -> float:
-    """``--min-object-cells``: a number of cells, 0 or more."""
-    message = f"expected a number of cells, 0 or more, got {text!r}"
-    try:
-        cells = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(message) from None
-    if not cells >= 0:
-        raise argparse.ArgumentTypeError(message)
-    return cells
-
-
-def scales_choice(text: str) -> str:
-    """``--scales``: ``auto`` or comma-separated factors, checked before any video starts."""
-    from tracker.models import use_scales
-
-    try:
-        use_scales(text, None)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.models import AUTO_CHOICES
-    from tracker.session import DEFAULT_MIN_OBJECT_CELLS
     from tracker.video import VideoLimits
 
     limits = VideoLimits()
-
     parser = argparse.ArgumentParser(prog="python -m tracker",
                                      description="Segment and track objects through videos.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -247,30 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     first = track.add_mutually_exclusive_group(required=True)
     first.add_argument("--mask", type=Path, help="PNG of object ids for frame 0")
     first.add_argument("--prompts", type=Path, help="prompts JSON (clicks and boxes)")
-    track.add_argument("--deaot", help="DeAOT model name or checkpoint path")
+    add_deaot_arguments(track)
     track.add_argument("--sam", help="SAM model name, checkpoint path, or grabcut")
-    track.add_argument("--device", default="cpu", help="cpu or cuda")
     track.add_argument("--sam-gap", type=non_negative, default=0,
                        help="look for new objects every N frames (0: off)")
-    track.add_argument("--max-long-term", type=non_negative, default=10,
-                       help="frames in DeAOT's long-term memory (0: unbounded)")
     track.add_argument("--min-area", type=non_negative, default=200,
                        help="smallest new object (px)")
-    track.add_argument("--precision", default="auto",
-                       choices=["auto", "fp32", "bf16-attention", "bf16", "fp16"],
-                       help="DeAOT precision: auto = the device's fast path, fp32 = official")
-    track.add_argument("--flip", choices=AUTO_CHOICES, default="auto", help=FLIP_HELP)
-    track.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
-    track.add_argument("--min-object-cells", type=cells_choice,
-                       default=DEFAULT_MIN_OBJECT_CELLS, help=MIN_OBJECT_CELLS_HELP)
-    track.add_argument("--edges", choices=AUTO_CHOICES, default="auto", help=EDGES_HELP)
     track.add_argument("--force", action="store_true",
                        help="redo finished videos, even current ones")
     track.add_argument("--max-frame-pixels", type=positive, default=limits.max_frame_pixels,
                        help="refuse frames of more pixels (width x height)")
     track.add_argument("--max-frames", type=positive, default=limits.max_frames,
                        help="refuse videos of more frames")
-    track.add_argument("--max-frame-mb", type=megabytes, default=limits.max_frame_bytes / 2 ** 20,
+    track.add_argument("--max-frame-mb", type=megabytes,
+                       default=limits.max_frame_bytes / 2 ** 20,
                        help="refuse stored images (in folders and zips of frames) of more MiB")
     track.add_argument("--batch-videos", type=int, default=1, metavar="N",
                        help="track N videos at once, their DeAOT steps batched together "
@@ -294,20 +214,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     synthetic = commands.add_parser("bench-synthetic",
                                     help="J&F on held-out synthetic clips vs a static baseline")
-    synthetic.add_argument("--deaot", help="DeAOT model name or checkpoint path")
     synthetic.add_argument("--clips", type=int, default=20)
     synthetic.add_argument("--frames", type=int, default=30)
     synthetic.add_argument("--size", type=int, default=161)
     synthetic.add_argument("--seed", type=int, help="clip seed (default: the held-out one)")
-    synthetic.add_argument("--device", default="cpu")
     synthetic.add_argument("--out", type=Path, help="where the masks go (default: a temp dir)")
-    synthetic.add_argument("--flip", choices=AUTO_CHOICES, default="auto", help=FLIP_HELP)
-    synthetic.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
-    synthetic.add_argument("--min-object-cells", type=cells_choice,
-                           default=DEFAULT_MIN_OBJECT_CELLS, help=MIN_OBJECT_CELLS_HELP)
-    synthetic.add_argument("--edges", choices=AUTO_CHOICES, default="auto", help=EDGES_HELP)
+    add_deaot_arguments(synthetic, memory=False)
     synthetic.set_defaults(run=_bench_synthetic)
+
+    vos = commands.add_parser("bench-vos", help="J&F on real video (DAVIS / YouTube-VOS "
+                              "folders) through the batch pipeline, beside two baselines")
+    vos.add_argument("data", type=Path, metavar="DATA",
+                     help="folder with JPEGImages/<seq>/ and Annotations/<seq>/")
+    vos.add_argument("--sequences", type=lambda text: [n for n in text.split(",") if n],
+                     help="comma-separated sequence names (default: all)")
+    vos.add_argument("--frames", type=positive, help="cut each sequence to its first N frames "
+                     "(default: whole sequences, as DAVIS scores them)")
+    vos.add_argument("--out", type=Path, help="where predictions go (default: a temp dir)")
+    vos.add_argument("--report", type=Path, help="also write the scores as .json or .csv")
+    add_deaot_arguments(vos)
+    vos.set_defaults(run=_bench_vos)
     return parser
+
+
+def _bench_vos(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from tracker.evaluate import EvaluationError
+    from tracker.vos_benchmark import run_vos_benchmark
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="clicktrack-vos-"))
+    try:
+        result = run_vos_benchmark(args.data, out, args.sequences, args.frames,
+                                   **deaot_options(args))
+    except EvaluationError as error:
+        logger.error("%s", error)
+        return 2
+    print(result.table())
+    if args.report is not None:
+        result.write(args.report)
+    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -318,6 +264,10 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if getattr(args, "threads", None):
+        from tracker.models import set_threads
+
+        set_threads(args.threads)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:

@@ -103,7 +103,7 @@ def export_results(video: FrameSource, masks: MaskStore, out_dir: str | Path,
                 on_progress(index + 1, info.num_frames)
         coco.write("\n]}\n")
     write_json(paths["objects"], _objects_document(video, tracks, objects or {}))
-    logger.info("exported %s to %s", video.name, out_dir)
+    logger.debug("exported %s to %s", video.name, out_dir)
     return paths
 
 

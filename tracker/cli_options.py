@@ -1,0 +1,108 @@
+"""Options of the ``python -m tracker`` commands: argument types and the DeAOT tracking
+options that ``track``, ``bench-vos`` and ``bench-synthetic`` share."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and average (about "
+             "2x DeAOT's compute); auto = on for the bundled model only")
+SCALES_HELP = ("multi-scale test-time augmentation: network input scales to track at and "
+               "average, e.g. 1.0,1.2 (each scale s costs about s^2 of one pass); auto = 1.0,1.2 "
+               "for the bundled model, 1.0 otherwise")
+
+
+EDGES_HELP = ("edge refinement: snap the masks written to the frame's edges with a guided "
+              "filter (tracking memory unchanged); auto = on for the bundled model only")
+MIN_OBJECT_CELLS_HELP = ("objects DeAOT predicts smaller than this many of its output cells "
+                         "(4x4 network-input pixels each) are dropped from that frame and its "
+                         "memory; 0 keeps every pixel, as the official code does")
+
+
+def non_negative(text: str) -> int:
+    """An integer option that may be 0 but not negative."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    """An integer option of 1 or more."""
+    value = non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def megabytes(text: str) -> float:
+    """A size in MiB, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in MiB, got {text!r}") from None
+    if not value * 2 ** 20 >= 1:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def cells_choice(text: str) -> float:
+    """``--min-object-cells``: a number of cells, 0 or more."""
+    message = f"expected a number of cells, 0 or more, got {text!r}"
+    try:
+        cells = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if not cells >= 0:
+        raise argparse.ArgumentTypeError(message)
+    return cells
+
+
+def scales_choice(text: str) -> str:
+    """``--scales``: ``auto`` or comma-separated factors, checked before any video starts."""
+    from tracker.models import use_scales
+
+    try:
+        use_scales(text, None)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def add_deaot_arguments(parser: argparse.ArgumentParser, memory: bool = True) -> None:
+    """The DeAOT model and how it tracks: model, device, precision, test-time augmentation,
+    speck dropping, edge refinement and (with ``memory``) the long-term memory bound."""
+    from tracker.models import AUTO_CHOICES
+    from tracker.session import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS
+
+    parser.add_argument("--deaot", help="DeAOT model name or checkpoint path")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=positive,
+                        help="CPU threads for PyTorch and OpenCV (default: one per core; on a "
+                             "busy machine 1 can be much faster)")
+    if memory:
+        parser.add_argument("--max-long-term", type=non_negative,
+                            default=DEFAULT_MAX_LONG_TERM,
+                            help="frames in DeAOT's long-term memory (0: unbounded)")
+        parser.add_argument("--precision", default="auto",
+                            choices=["auto", "fp32", "bf16-attention", "bf16", "fp16"],
+                            help="DeAOT precision: auto = the device's fast path, "
+                                 "fp32 = official")
+    parser.add_argument("--flip", choices=AUTO_CHOICES, default="auto", help=FLIP_HELP)
+    parser.add_argument("--scales", type=scales_choice, default="auto", help=SCALES_HELP)
+    parser.add_argument("--min-object-cells", type=cells_choice,
+                        default=DEFAULT_MIN_OBJECT_CELLS, help=MIN_OBJECT_CELLS_HELP)
+    parser.add_argument("--edges", choices=AUTO_CHOICES, default="auto", help=EDGES_HELP)
+
+
+def deaot_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`add_deaot_arguments` as :func:`tracker.batch.track_video`
+    takes them."""
+    return {"deaot": args.deaot, "device": args.device,
+            "max_long_term": args.max_long_term or None, "precision": args.precision,
+            "flip": args.flip, "scales": args.scales,
+            "min_object_cells": args.min_object_cells, "edges": args.edges}
