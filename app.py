@@ -4,19 +4,25 @@
 
 A thin Gradio layer over :mod:`tracker`: every button calls a
 :class:`tracker.studio.StudioSession` method. Each browser session has its own state and
-folder, deleted when the session ends or expires; models are loaded once and shared; GPU
-work (prompts and tracking) goes through a queue with a concurrency limit.
+folder; when its client goes away (tab closed or reloaded, connection lost) or its state
+expires, its running work stops and its folder is deleted. Models are loaded once and
+shared; GPU work (prompts and tracking) goes through a queue with a concurrency limit.
+
+The session folders (and Gradio's cache of uploads and outputs) lie in one root under the
+temporary folder, locked while the studio runs and removed when it ends (Ctrl-C or
+SIGTERM); roots left by a killed studio are removed at the next start.
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import logging
-import shutil
-import tempfile
+import os
+import signal
+import uuid
 from html import escape
 from pathlib import Path
+from types import FrameType
 
 import gradio as gr
 import torch
@@ -24,6 +30,8 @@ import torch
 from tracker.models import ModelCache, check_device, default_sam_name
 from tracker.registry import load_registry
 from tracker.studio import ACCEPTED_EXTENSIONS, Settings, StudioError, StudioSession
+from tracker.studio_sessions import SessionRegistry, sessions_root
+from tracker.video import VideoLimits
 
 logger = logging.getLogger("clicktrack")
 
@@ -68,16 +76,18 @@ def objects_html(session: StudioSession | None) -> str:
         + "".join(rows) + "</table>"
 
 
-def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
-              devices: list[str], gpu_concurrency: int = 1) -> gr.Blocks:
-    """The Gradio Blocks of the studio."""
+def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
+              gpu_concurrency: int = 1) -> gr.Blocks:
+    """The Gradio Blocks of the studio; ``sessions`` makes and finds each client's session
+    and closes it when the client goes away."""
     sam_choices, deaot_choices, missing_note = model_choices(defaults.device)
 
-    def new_session() -> StudioSession:
-        return StudioSession(sessions_root, models, Settings(**vars(defaults)))
-
-    def ensure(session: StudioSession | None) -> StudioSession:
-        return session if session is not None else new_session()
+    def ensure(session: StudioSession | None, request: gr.Request) -> StudioSession:
+        """The open session of the client making ``request`` (an error once it has gone)."""
+        try:
+            return sessions.session_for(request.session_hash or uuid.uuid4().hex, session)
+        except StudioError as error:
+            raise gr.Error(str(error), print_exception=False) from None
 
     def view(session: StudioSession, frame: int, status: str):
         object_ids = [o[0] for o in session.objects()]
@@ -87,8 +97,8 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
 
     def guarded(fn):
         """Turn user errors into a status message instead of an exception page."""
-        def run(session, frame, *args):
-            session = ensure(session)
+        def run(request: gr.Request, session, frame, *args):
+            session = ensure(session, request)
             try:
                 status = fn(session, int(frame or 0), *args)
             except (StudioError, ValueError, IndexError, FileNotFoundError) as error:
@@ -98,8 +108,8 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
             return view(session, int(frame or 0), status)
         return run
 
-    def load(session, upload):
-        session = ensure(session)
+    def load(request: gr.Request, session, upload):
+        session = ensure(session, request)
         if upload is None:
             return session, None, "Upload a video or a zip of frames.", objects_html(session), \
                 gr.Dropdown(choices=[]), gr.Slider(maximum=1, value=0)
@@ -115,17 +125,19 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
                 gr.Dropdown(choices=[], value=None),
                 gr.Slider(maximum=max(info.num_frames - 1, 1), value=0, step=1))
 
-    def load_example(session):
-        return load(session, str(EXAMPLE_VIDEO))
+    def load_example(request: gr.Request, session):
+        return load(request, session, str(EXAMPLE_VIDEO))
 
-    def on_select(session, frame, mode, evt: gr.SelectData):
+    def on_select(request: gr.Request, session, frame, mode, evt: gr.SelectData):
         x, y = evt.index[0], evt.index[1]
-        return guarded(lambda s, f: s.click(f, float(x), float(y), MODES[mode]))(session, frame)
+        return guarded(lambda s, f: s.click(f, float(x), float(y), MODES[mode]))(
+            request, session, frame)
 
-    def track(session, frame, progress=gr.Progress()):
-        session = ensure(session)
+    def track(request: gr.Request, session, frame, progress=gr.Progress()):
+        session = ensure(session, request)
         try:
             report = session.track(lambda p: progress((p.done, p.total), desc=p.describe()))
+            image = session.render(int(frame or 0))
         except (StudioError, ValueError, FileNotFoundError) as error:
             return session, None, f"⚠️ {error}", None
         state = "stopped" if report.cancelled else "done"
@@ -135,15 +147,20 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         if session.model_note:
             status += f" Note: {session.model_note}."
         overlay = session.exports_folder / "overlay.mp4"
-        return session, session.render(int(frame or 0)), status, str(overlay)
+        return session, image, status, str(overlay)
 
     def stop(session):
         if session is not None:
             session.stop()
         return "Stopping after the current frame…"
 
-    def export(session):
-        session = ensure(session)
+    def end_client(request: gr.Request) -> None:
+        """The client's page was closed or reloaded, or its connection lost."""
+        if request.session_hash:
+            sessions.end(request.session_hash)
+
+    def export(request: gr.Request, session):
+        session = ensure(session, request)
         try:
             paths = session.export()
         except StudioError as error:
@@ -151,9 +168,9 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         files = [paths["overlay"], paths["masks"], paths["annotations"], paths["objects"]]
         return [str(p) for p in files], "Exports ready."
 
-    def settings_changed(session, sam, deaot, sam_gap, memory, device, precision, flip,
-                         scales, edges):
-        session = ensure(session)
+    def settings_changed(request: gr.Request, session, sam, deaot, sam_gap, memory, device,
+                         precision, flip, scales, edges):
+        session = ensure(session, request)
         settings = Settings(sam="grabcut" if sam == GRABCUT else sam, deaot=deaot or None,
                             sam_gap=int(sam_gap or 0),
                             max_long_term=int(memory) if memory else None, device=device,
@@ -166,8 +183,7 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
         return session, "Settings applied."
 
     with gr.Blocks(title="ClickTrack", delete_cache=(3600, SESSION_TTL_S)) as app:
-        state = gr.State(None, time_to_live=SESSION_TTL_S,
-                         delete_callback=lambda s: s.close() if s is not None else None)
+        state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=sessions.discard)
         gr.Markdown("# ClickTrack\nUpload a video, click the objects you care about, track "
                     "them, correct any frame and re-track, then export.")
         with gr.Row():
@@ -262,10 +278,27 @@ def build_app(models: ModelCache, sessions_root: Path, defaults: Settings,
                            [state, frame_view, status, result_video], api_name="track", **gpu)
         stop_button.click(stop, [state], [status], api_name="stop", concurrency_limit=None)
         export_button.click(export, [state], [downloads, status], api_name="export")
+        app.unload(end_client)
     return app
 
 
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: stop the studio as Ctrl-C does, so that its folders are removed."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def video_limits(args: argparse.Namespace, parser: argparse.ArgumentParser) -> VideoLimits:
+    """The upload limits of the command line (exits with a usage error when invalid)."""
+    try:
+        return VideoLimits(max_frame_pixels=args.max_frame_pixels, max_frames=args.max_frames,
+                           max_frame_bytes=args.max_frame_mb * 2 ** 20)
+    except ValueError as error:
+        parser.error(str(error))
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve the studio until Ctrl-C or SIGTERM."""
+    default_limits = VideoLimits()
     parser = argparse.ArgumentParser(description="ClickTrack web studio")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default local only)")
     parser.add_argument("--port", type=int, default=7860)
@@ -274,20 +307,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deaot", help="DeAOT model name or checkpoint path")
     parser.add_argument("--sam", help="SAM model name or checkpoint path")
     parser.add_argument("--max-upload-mb", type=int, default=500)
+    parser.add_argument("--max-frame-pixels", type=int, default=default_limits.max_frame_pixels,
+                        help="largest frame accepted, width x height (default %(default)s)")
+    parser.add_argument("--max-frames", type=int, default=default_limits.max_frames,
+                        help="most frames in one video (default %(default)s)")
+    parser.add_argument("--max-frame-mb", type=int,
+                        default=default_limits.max_frame_bytes // 2 ** 20,
+                        help="largest stored image in a zip of frames, MiB (default %(default)s)")
     parser.add_argument("--gpu-concurrency", type=int, default=1,
                         help="prompts and tracking runs at once")
     args = parser.parse_args(argv)
+    limits = video_limits(args, parser)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, interrupt)
     device = str(check_device(args.device))
-    sessions_root = Path(tempfile.mkdtemp(prefix="clicktrack-sessions-"))
-    atexit.register(shutil.rmtree, sessions_root, ignore_errors=True)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     defaults = Settings(sam=args.sam, deaot=args.deaot, device=device)
-    app = build_app(ModelCache(), sessions_root, defaults, devices, args.gpu_concurrency)
-    app.queue(default_concurrency_limit=8)
-    app.launch(server_name=args.host, server_port=args.port, share=args.share,
-               max_file_size=f"{args.max_upload_mb}mb", allowed_paths=[str(EXAMPLE_VIDEO)],
-               footer_links=["api"])
+    models = ModelCache()
+    with sessions_root() as root:
+        # Gradio's copies of uploads and outputs go with the root (unless set elsewhere).
+        os.environ.setdefault("GRADIO_TEMP_DIR", str(root / "gradio"))
+        sessions = SessionRegistry(
+            lambda: StudioSession(root, models, Settings(**vars(defaults)), limits))
+        try:
+            app = build_app(sessions, defaults, devices, args.gpu_concurrency)
+            app.queue(default_concurrency_limit=8)
+            app.launch(server_name=args.host, server_port=args.port, share=args.share,
+                       max_file_size=f"{args.max_upload_mb}mb",
+                       allowed_paths=[str(EXAMPLE_VIDEO)], footer_links=["api"])
+        except KeyboardInterrupt:
+            logger.info("interrupted")
+        finally:
+            sessions.close_all()
+    logger.info("studio stopped; removed %s", root)
 
 
 if __name__ == "__main__":

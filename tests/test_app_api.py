@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app_server import app_process
 from conftest import DEMO_CLIP
 
 
@@ -128,3 +129,35 @@ def test_upload_size_limit(tmp_path):
         response = httpx.post(url + "gradio_api/upload",
                               files={"files": ("big.mp4", big.read_bytes())})
         assert response.status_code == 413  # the server enforces it too
+
+
+def _png_bomb_zip(path: Path) -> Path:
+    """A zip of two 8000x8000 PNGs of a few kilobytes that decode to 192 MB each."""
+    png = io.BytesIO()
+    Image.new("L", (8000, 8000)).save(png, "PNG", optimize=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("00000.png", png.getvalue())
+        archive.writestr("00001.png", png.getvalue())
+    return path
+
+
+def _peak_rss(pid: int) -> int:
+    """The largest resident memory of a process so far, bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+
+def test_decoded_size_limits(tmp_path, small_clip):
+    from gradio_client import handle_file
+
+    bomb = _png_bomb_zip(tmp_path / "bomb.zip")
+    assert bomb.stat().st_size < 4096
+    with app_process(tmp_path, "--max-frames", "10") as app:
+        client = _client(app.url)
+        before = _peak_rss(app.process.pid)
+        _, status, *_ = client.predict(handle_file(str(bomb)), api_name="/load_video")
+        assert status.startswith("⚠️") and "8000x8000" in status, status
+        assert "(--max-frame-pixels raises it)" in status
+        assert _peak_rss(app.process.pid) - before < 100 * 2 ** 20  # no frame was decoded
+        _, status, *_ = client.predict(handle_file(str(small_clip)), api_name="/load_video")
+        assert "12 frames, more than the limit of 10 (--max-frames raises it)" in status

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 import zipfile
 
 import numpy as np
@@ -30,13 +31,40 @@ def browser():
         browser.close()
 
 
-def _status(page) -> str:
-    return page.inner_text("#status")
+# What the page shows of the app's progress: the status line and the tracking progress
+# ("frame k/N, ... fps, ETA ..."); not Gradio's timers, which run on when the app stalls.
+PROGRESS_JS = """() => [document.querySelector('#status').innerText,
+    (document.body.innerText.match(/frame \\d+\\/\\d+, [\\d.]+ fps, ETA (\\d+ s|\\?)/g)
+     || []).join(' ')]"""
+WAIT_LIMIT_S = 900  # the longest any step may take on a busy machine
+STALL_LIMIT_S = 300  # the longest the page may show no progress at all
 
 
-def _wait_status(page, text: str, timeout: float = 120) -> None:
-    page.wait_for_function(f"document.querySelector('#status').innerText.includes({text!r})",
-                           timeout=timeout * 1000)
+def _wait_for_text(page, text: str, where: int = 0) -> None:
+    """Wait until the status (``where=0``) or the progress text (``where=1``) shows ``text``,
+    for as long as the app keeps making progress: fail only when the page showed no change
+    for ``STALL_LIMIT_S`` or the wait exceeded ``WAIT_LIMIT_S``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + WAIT_LIMIT_S
+    seen = page.evaluate(PROGRESS_JS)
+    while text not in seen[where]:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"{text!r} not shown after {WAIT_LIMIT_S} s; page shows {seen}"
+        try:  # until the text shows or anything changes
+            changed = page.wait_for_function(
+                f"([text, where, before]) => {{ const now = ({PROGRESS_JS})();"
+                " return (now[where].includes(text) || now.some((part, i) => part !== before[i]))"
+                " && now }", arg=[text, where, seen],
+                timeout=min(STALL_LIMIT_S, remaining) * 1000)
+        except PlaywrightTimeout:
+            pytest.fail(f"no progress for {STALL_LIMIT_S} s waiting for {text!r}; "
+                        f"page shows {seen}")
+        seen = changed.json_value()
+
+
+def _wait_status(page, text: str) -> None:
+    _wait_for_text(page, text, where=0)
 
 
 def _frame_pixels(page) -> np.ndarray:
@@ -76,7 +104,7 @@ def test_studio_flow(browser, app_url, tmp_path):
 
     # 3. track, with frames per second and an ETA on the way
     page.click("#track")
-    page.wait_for_function("document.body.innerText.includes('fps, ETA')", timeout=60000)
+    _wait_for_text(page, "fps, ETA", where=1)
     _wait_status(page, "Tracking done: 60 frames")
 
     if os.environ.get("CLICKTRACK_SCREENSHOT"):  # refreshes assets/screenshot.png
@@ -89,13 +117,13 @@ def test_studio_flow(browser, app_url, tmp_path):
 
     # 4. the result video plays in the page, 60 frames at 25 fps
     page.wait_for_function("() => { const v = document.querySelector('#result video');"
-                           " return v && v.readyState >= 1 }", timeout=30000)
+                           " return v && v.readyState >= 1 }", timeout=WAIT_LIMIT_S * 1000)
     duration = page.evaluate("document.querySelector('#result video').duration")
     assert duration == pytest.approx(60 / 25, abs=0.05)
     page.evaluate("document.querySelector('#result video').muted = true;"
                   "document.querySelector('#result video').play()")
     page.wait_for_function("document.querySelector('#result video').currentTime > 0.3",
-                           timeout=30000)
+                           timeout=WAIT_LIMIT_S * 1000)
 
     # 5. on a middle frame, add the motorbike as a new object and re-track from there
     _go_to_frame(page, 30)
@@ -126,3 +154,23 @@ def test_studio_flow(browser, app_url, tmp_path):
     assert (frame_30 == 2).sum() > 1000 and set(np.unique(frame_30)) <= {0, 1, 2}
     assert (frame_0 == 1).sum() > 1000
     page.close()
+
+
+def test_closing_the_tab_stops_tracking(browser, tmp_path):
+    from app_server import app_process, wait_until
+
+    with app_process(tmp_path) as app:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app.url)
+        page.set_input_files("#upload input[type=file]", str(DEMO_CLIP))
+        _wait_status(page, "Loaded bikes")
+        _click_frame(page, 450, 130, 640, 272)
+        _wait_status(page, "object 1 on frame 0")
+        (folder,) = [p.parent for p in app.temp.glob("clicktrack-sessions-*/*/input.mp4")]
+        page.click("#track")
+        _wait_for_text(page, "fps, ETA", where=1)
+        page.close()  # the user gives up mid-track
+        wait_until(lambda: not folder.exists() or "tracked 60 frames" in app.log_text(),
+                   "the session is closed or its run has finished")
+        assert not folder.exists()
+        assert "cancelled" in app.log_text() and "tracked 60 frames" not in app.log_text()

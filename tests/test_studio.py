@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
 from conftest import DEMO_CLIP
 from tracker.models import ModelCache
 from tracker.studio import Settings, StudioError, StudioSession
+from tracker.studio_sessions import SessionRegistry
+from tracker.video import VideoError, VideoLimits
 
 
 @pytest.fixture()
@@ -42,8 +47,27 @@ def test_box_from_two_clicks_and_objects(session, small_clip):
         session.click(0, 400, 10, "positive")
 
 
-def test_track_export_and_close(session, small_clip):
+def test_bad_click_mode_uses_no_object_id(session, small_clip):
     session.load(small_clip)
+    with pytest.raises(StudioError, match="unknown click mode 'lasso'"):
+        session.click(0, 225, 65, "lasso")
+    assert session.current_object is None and session.objects() == []
+    assert session.new_object() == 1
+
+
+def test_upload_limits_are_the_sessions(tmp_path, small_clip):
+    studio = StudioSession(tmp_path, ModelCache(), Settings(sam="grabcut"),
+                           VideoLimits(max_frames=10))
+    with pytest.raises(VideoError, match=r"12 frames, more than the limit of 10 \(--max-frames"):
+        studio.load(small_clip)
+    assert studio.tracker is None
+    studio.close()
+
+
+def test_track_export_and_close(session, small_clip, tmp_path):
+    named = tmp_path / "my ride.mp4"
+    shutil.copyfile(small_clip, named)
+    session.load(named, named.name)
     session.click(0, 225, 65, "positive")
     with pytest.raises(StudioError, match="track first"):
         session.export()
@@ -54,6 +78,10 @@ def test_track_export_and_close(session, small_clip):
     paths = session.export()
     assert {p.name for p in paths.values()} == {"overlay.mp4", "masks.zip", "annotations.json",
                                                  "objects.json"}
+    # the exports name the user's video, not the session's copy (input.mp4)
+    assert json.loads(paths["objects"].read_text())["video"] == "my ride"
+    coco = json.loads(paths["annotations"].read_text())
+    assert coco["info"]["description"] == "ClickTrack results for my ride"
     folder = session.folder
     session.close()
     assert not folder.exists()
@@ -64,3 +92,40 @@ def test_requests_before_a_video(session):
         session.click(0, 1, 1, "positive")
     assert session.objects() == [] and session.num_frames == 0
     assert np.isinf(__import__("tracker.studio", fromlist=["Progress"]).Progress(0, 5, 0).eta_seconds)
+
+
+def test_registry_gives_each_client_its_session_and_ends_it(tmp_path, small_clip):
+    registry = SessionRegistry(lambda: StudioSession(tmp_path, ModelCache(),
+                                                     Settings(sam="grabcut")))
+    first = registry.session_for("tab-1", None)
+    assert registry.session_for("tab-1", None) is first  # two first events, one session
+    assert registry.session_for("tab-1", first) is first
+    second = registry.session_for("tab-2", None)
+    assert second is not first
+    first.load(small_clip)
+    registry.end("tab-1")  # its client went away
+    assert first.closed and not first.folder.exists() and not second.closed
+    with pytest.raises(StudioError, match="has ended"):
+        first.load(small_clip)
+    with pytest.raises(StudioError, match="has ended"):  # what it left queued does nothing
+        registry.session_for("tab-1", first)
+    registry.discard(first)  # its state expired: a new session for the same id
+    assert not registry.session_for("tab-1", None).closed
+    registry.discard(second)
+    assert second.closed and registry.session_for("tab-2", second) is not second
+    registry.close_all()
+    assert registry.session_for("tab-2", None).folder.exists()
+
+
+def test_more_objects_than_the_bundled_model_knows_are_warned_about(tmp_path, small_clip):
+    studio = StudioSession(tmp_path, ModelCache(), Settings(
+        sam="grabcut", deaot="clicktrack_deaott", flip="off", scales="1.0", edges="off"))
+    try:
+        studio.load(small_clip)
+        for x, y in ((75, 48), (225, 65), (300, 90), (140, 20)):
+            studio.new_object()
+            studio.click(0, x, y, "positive")
+        studio.track()
+        assert "4 objects: clicktrack_deaott was trained on at most 3" in studio.model_note
+    finally:
+        studio.close()

@@ -20,12 +20,12 @@ import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
-from tracker.models import (BUNDLED_NOTE, ModelCache, is_bundled, use_edges, use_flip,
-                            use_scales)
+from tracker.models import (BUNDLED_NOTE, ModelCache, group_warning, is_bundled, use_edges,
+                            use_flip, use_scales)
 from tracker.overlay import draw_overlay, object_colour
 from tracker.segmenter import Prompt
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
-from tracker.video import IMAGE_EXTENSIONS, open_video
+from tracker.video import IMAGE_EXTENSIONS, VideoLimits, open_video
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +77,17 @@ class StudioSession:
         root: folder under which the session creates its own unique folder.
         models: the process-wide model cache.
         settings: initial settings.
+        limits: the largest uploads accepted, in decoded frame size, frame count and stored
+            bytes of one image of a zip.
     """
 
-    def __init__(self, root: str | Path, models: ModelCache,
-                 settings: Settings | None = None) -> None:
+    def __init__(self, root: str | Path, models: ModelCache, settings: Settings | None = None,
+                 limits: VideoLimits = VideoLimits()) -> None:
         self.folder = Path(root) / uuid.uuid4().hex
         self.folder.mkdir(parents=True)
         self.models = models
         self.settings = settings or Settings()
+        self.limits = limits
         self.tracker: Tracker | None = None
         self.video_name = ""
         self.current_object: int | None = None
@@ -93,6 +96,7 @@ class StudioSession:
         self.last_report: TrackingReport | None = None
         self.model_note = ""
         self._stop = threading.Event()
+        self._closed = threading.Event()
         self._busy = threading.Lock()
 
     # ------------------------------------------------------------------ video
@@ -106,13 +110,15 @@ class StudioSession:
                               f"upload a video ({', '.join(VIDEO_EXTENSIONS)}) or a zip of "
                               f"frames ({', '.join(IMAGE_EXTENSIONS)})")
         with self._busy:
+            self._check_open()
             self._close_video()
             for stale in self.folder.iterdir():
                 shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
             target = self.folder / f"input{suffix}"
             shutil.copyfile(upload, target)
-            video = open_video(target)
+            video = open_video(target, limits=self.limits)
             self.video_name = Path(display_name or upload.name).stem[:80]
+            video.name = self.video_name  # exports name the user's video, not our copy
             # DeAOT is loaded at the first tracking run: prompting needs only the segmenter.
             self.tracker = Tracker(video, self.folder / "work", None,
                                    self.models.segmenter(self.settings.sam, self.settings.device),
@@ -165,6 +171,8 @@ class StudioSession:
         width, height = tracker.video.info.width, tracker.video.info.height
         if not (0 <= x < width and 0 <= y < height):
             raise StudioError(f"click ({x:g}, {y:g}) lies outside the {width}x{height} frame")
+        if mode not in ("positive", "negative", "box"):
+            raise StudioError(f"unknown click mode {mode!r}")
         if self.current_object is None:
             self.new_object()
         object_id = self.current_object
@@ -175,10 +183,8 @@ class StudioSession:
             (x0, y0), self.box_corner = self.box_corner, None
             box = (min(x0, x), min(y0, y), max(x0, x) + 1, max(y0, y) + 1)
             prompt = Prompt(box=box)
-        elif mode in ("positive", "negative"):
-            prompt = Prompt(((x, y),), (1 if mode == "positive" else 0,))
         else:
-            raise StudioError(f"unknown click mode {mode!r}")
+            prompt = Prompt(((x, y),), (1 if mode == "positive" else 0,))
         self._check_idle()
         with self._busy:
             outcome = tracker.prompt(frame, object_id, prompt)
@@ -244,18 +250,38 @@ class StudioSession:
         if self._busy.locked():
             raise StudioError("tracking is running; stop it or wait for it to finish")
 
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise StudioError("this session has ended; reload the page to start again")
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: the session does no more work."""
+        return self._closed.is_set()
+
     def track(self, on_progress: Callable[[Progress], None] | None = None) -> TrackingReport:
-        """Track from the last edited frame (both directions), then write overlay.mp4."""
+        """Track from the last edited frame (both directions), then write overlay.mp4;
+        stops after the current frame on :meth:`stop` or :meth:`close`.
+
+        Raises:
+            StudioError: no video, a run going already, or the session closed.
+        """
         tracker = self._require_video()
         if not self._busy.acquire(blocking=False):
             raise StudioError("tracking is already running")
         try:
+            self._check_open()
             self._stop.clear()
             tracker.model = self.models.deaot(self.settings.deaot, self.settings.device)
             tracker.flip = use_flip(self.settings.flip, self.settings.deaot)
             tracker.scales = use_scales(self.settings.scales, self.settings.deaot)
             tracker.refine_edges = use_edges(self.settings.edges, self.settings.deaot)
-            self.model_note = BUNDLED_NOTE if is_bundled(self.settings.deaot) else ""
+            crowded = group_warning(self.settings.deaot, len(tracker.objects),
+                                    tracker.model.config.max_objects)
+            if crowded:
+                logger.warning("session %s: %s", self.folder.name, crowded)
+            self.model_note = "; ".join(note for note in (
+                BUNDLED_NOTE if is_bundled(self.settings.deaot) else "", crowded) if note)
             began = time.perf_counter()
 
             def progress(done: int, total: int) -> None:
@@ -263,7 +289,13 @@ class StudioSession:
                     elapsed = time.perf_counter() - began
                     on_progress(Progress(done, total, done / elapsed if elapsed else 0.0))
 
-            report = tracker.track(on_progress=progress, should_stop=self._stop.is_set)
+            def should_stop() -> bool:
+                return self._stop.is_set() or self._closed.is_set()
+
+            logger.info("session %s: tracking %d objects over %d frames", self.folder.name,
+                        len(tracker.objects), tracker.num_frames)
+            report = tracker.track(on_progress=progress, should_stop=should_stop)
+            self._check_open()  # closed while tracking: nobody wants the overlay
             self.last_report = report
             self.export_overlay()
             return report
@@ -301,8 +333,11 @@ class StudioSession:
             self.tracker = None
 
     def close(self) -> None:
-        """Stop work and delete the session's folder."""
-        self._stop.set()
+        """Stop the running work (after its current frame), refuse any more and delete the
+        session's folder. Closing again does nothing."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
         with self._busy:
             self._close_video()
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -16,7 +16,6 @@ first and last frame are not scored).
 
 from __future__ import annotations
 
-import json
 import logging
 import resource
 import time
