@@ -18,20 +18,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import uuid
 from html import escape
 from pathlib import Path
-from types import FrameType
 
 import gradio as gr
 import torch
 
+from tracker.cli_options import add_limit_arguments, video_limits
+from tracker.interrupts import sigterm_as_ctrl_c
 from tracker.models import ModelCache, check_device, default_sam_name
 from tracker.registry import load_registry
 from tracker.studio import ACCEPTED_EXTENSIONS, Settings, StudioError, StudioSession
 from tracker.studio_sessions import SessionRegistry, sessions_root
-from tracker.video import VideoLimits
 
 logger = logging.getLogger("clicktrack")
 
@@ -282,23 +281,8 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
     return app
 
 
-def interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM handler: stop the studio as Ctrl-C does, so that its folders are removed."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def video_limits(args: argparse.Namespace, parser: argparse.ArgumentParser) -> VideoLimits:
-    """The upload limits of the command line (exits with a usage error when invalid)."""
-    try:
-        return VideoLimits(max_frame_pixels=args.max_frame_pixels, max_frames=args.max_frames,
-                           max_frame_bytes=args.max_frame_mb * 2 ** 20)
-    except ValueError as error:
-        parser.error(str(error))
-
-
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and serve the studio until Ctrl-C or SIGTERM."""
-    default_limits = VideoLimits()
     parser = argparse.ArgumentParser(description="ClickTrack web studio")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default local only)")
     parser.add_argument("--port", type=int, default=7860)
@@ -307,24 +291,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deaot", help="DeAOT model name or checkpoint path")
     parser.add_argument("--sam", help="SAM model name or checkpoint path")
     parser.add_argument("--max-upload-mb", type=int, default=500)
-    parser.add_argument("--max-frame-pixels", type=int, default=default_limits.max_frame_pixels,
-                        help="largest frame accepted, width x height (default %(default)s)")
-    parser.add_argument("--max-frames", type=int, default=default_limits.max_frames,
-                        help="most frames in one video (default %(default)s)")
-    parser.add_argument("--max-frame-mb", type=int,
-                        default=default_limits.max_frame_bytes // 2 ** 20,
-                        help="largest stored image in a zip of frames, MiB (default %(default)s)")
+    add_limit_arguments(parser)
     parser.add_argument("--gpu-concurrency", type=int, default=1,
                         help="prompts and tracking runs at once")
     args = parser.parse_args(argv)
-    limits = video_limits(args, parser)
+    limits = video_limits(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, interrupt)
     device = str(check_device(args.device))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     defaults = Settings(sam=args.sam, deaot=args.deaot, device=device)
     models = ModelCache()
-    with sessions_root() as root:
+    with sigterm_as_ctrl_c(), sessions_root() as root:
         # Gradio's copies of uploads and outputs go with the root (unless set elsewhere).
         os.environ.setdefault("GRADIO_TEMP_DIR", str(root / "gradio"))
         sessions = SessionRegistry(

@@ -173,7 +173,6 @@ class Propagator:
         """Forget all objects and memories."""
         self.groups: list[ObjectGroup] = []
         self.slots = ObjectSlots()
-        self.num_objects = 0
         self.frame_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
         self._pending: _PendingUpdate | None = None
@@ -195,8 +194,6 @@ class Propagator:
         """
         check_frame(frame)
         ids = check_labels(mask, frame.shape[:2])
-        self.slots.register(ids)
-        labels = self.slots.to_slots(ids)
         same_frame = self._pending is not None and np.array_equal(self._pending.frame, frame)
         if same_frame:
             encoded = self._pending.encoded
@@ -206,9 +203,11 @@ class Propagator:
             encoded = self._encode(frame)
             for group in self.groups:
                 group.frame_step += 1
+        self.slots.register(ids)  # once the frame is known to fit
+        labels = self.slots.to_slots(ids)
         if not self.slots:
             raise ValueError("the mask holds no object (all pixels are 0)")
-        self._set_object_count(len(self.slots))
+        self._set_object_count(self.num_objects)
         if self.min_object_cells > 0:
             self._remember_minimum_areas(labels)
         input_labels = resize_labels(labels.to(self.device), self.input_size)
@@ -217,6 +216,11 @@ class Propagator:
                 group.add_reference(encoded, input_labels)
         for view, _, (view_frame, view_mask) in self._views_of(frame, labels.numpy()):
             view.add_reference(view_frame, view_mask)  # slots, which a view maps to themselves
+
+    @property
+    def num_objects(self) -> int:
+        """N, the number of objects tracked (each has an identity slot)."""
+        return len(self.slots)
 
     @property
     def flip(self) -> bool:
@@ -316,7 +320,6 @@ class Propagator:
             first_id = len(self.groups) * self.model.config.max_objects + 1
             self.groups.append(ObjectGroup(self.model, first_id, self.long_term_gap,
                                            self.max_long_term, self.policy.attention_dtype))
-        self.num_objects = total
         for group in self.groups:
             group.set_object_count(total)
 

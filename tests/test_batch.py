@@ -184,7 +184,7 @@ def test_cli_reports_failures_and_continues(tmp_path, bad_inputs, finished, smal
                      "--mask", str(first_mask), "--deaot", str(deaott_checkpoint)])
     assert code == 1
     assert "corrupt.mp4: not a readable video (Invalid data found" in caplog.text
-    assert "up to date (same input, annotation, models and settings), skipped" in caplog.text
+    assert "(same input, annotation, models and settings), skipped" in caplog.text
     assert "1 of 2 videos failed" in caplog.text
     assert _digest(out / "small") == before
 

@@ -174,7 +174,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                                device, needs_segmenter, settings, models)
     redone = _redo_reasons(out, path, fingerprint, skip_finished)
     if skip_finished and not redone:
-        logger.info("%s: already finished in %s, skipped", path.name, out)
+        logger.info("%s: up to date in %s (same input, annotation, models and settings), "
+                    "skipped; --force redoes it", path.name, out)
         return VideoResult(path, out, skipped=True)
     began = time.perf_counter()
     with open_video(path, limits=limits) as video:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tracker.cli_options import (add_deaot_arguments, deaot_options, megabytes, non_negative,
-                                 positive)
+from tracker.cli_options import (add_deaot_arguments, add_limit_arguments, deaot_options,
+                                 non_negative, positive, video_limits)
+from tracker.interrupts import sigterm_as_ctrl_c
 
 logger = logging.getLogger("tracker")
 
@@ -24,13 +23,11 @@ def _track(args: argparse.Namespace) -> int:
     from tracker.models import ModelCache, check_device
     from tracker.result_folder import remove_interrupted
     from tracker.stepping import describe_job_error, run_together
-    from tracker.video import VideoLimits
 
     try:
         check_device(args.device)
         check_distinct_outputs(args.inputs, args.out)
-        limits = VideoLimits(args.max_frame_pixels, args.max_frames,
-                             round(args.max_frame_mb * 2 ** 20))
+        limits = video_limits(args)
     except ValueError as error:
         logger.error("%s", error)
         return 2
@@ -74,10 +71,7 @@ def _track(args: argparse.Namespace) -> int:
                 for prefix in (f"{source}: ", f"{Path(source).name}: "):
                     message = message.removeprefix(prefix)
                 logger.error("%s: %s", source, message)
-            elif outcome.skipped:
-                logger.info("%s: up to date (same input, annotation, models and settings), "
-                            "skipped; --force redoes it", source)
-            else:
+            elif not outcome.skipped:  # a skip was logged, with its reason, as it was made
                 logger.info("%s: %d frames, %d objects in %.1f s -> %s", source,
                             outcome.frames, outcome.objects, outcome.seconds,
                             output_dir(source, args.out))
@@ -163,9 +157,6 @@ def _bench_synthetic(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.video import VideoLimits
-
-    limits = VideoLimits()
     parser = argparse.ArgumentParser(prog="python -m tracker",
                                      description="Segment and track objects through videos.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -185,13 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="smallest new object (px)")
     track.add_argument("--force", action="store_true",
                        help="redo finished videos, even current ones")
-    track.add_argument("--max-frame-pixels", type=positive, default=limits.max_frame_pixels,
-                       help="refuse frames of more pixels (width x height)")
-    track.add_argument("--max-frames", type=positive, default=limits.max_frames,
-                       help="refuse videos of more frames")
-    track.add_argument("--max-frame-mb", type=megabytes,
-                       default=limits.max_frame_bytes / 2 ** 20,
-                       help="refuse stored images (in folders and zips of frames) of more MiB")
+    add_limit_arguments(track)
     track.add_argument("--batch-videos", type=int, default=1, metavar="N",
                        help="track N videos at once, their DeAOT steps batched together "
                             "(a throughput gain on a GPU; frame sizes may differ)")
@@ -256,11 +241,6 @@ def _bench_vos(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM handler: stop as Ctrl-C does."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -268,17 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         from tracker.models import set_threads
 
         set_threads(args.threads)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
-        return args.run(args)
+        with sigterm_as_ctrl_c():
+            return args.run(args)
     except KeyboardInterrupt:
         logger.error("interrupted: finished results are intact, and a rerun continues with "
                      "the rest")
         return 130
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tracker.video_limits import VideoLimits
+
 FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and average (about "
              "2x DeAOT's compute); auto = on for the bundled model only")
 SCALES_HELP = ("multi-scale test-time augmentation: network input scales to track at and "
@@ -106,3 +108,23 @@ def deaot_options(args: argparse.Namespace) -> dict[str, Any]:
             "max_long_term": args.max_long_term or None, "precision": args.precision,
             "flip": args.flip, "scales": args.scales,
             "min_object_cells": args.min_object_cells, "edges": args.edges}
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The largest input accepted (:class:`tracker.video.VideoLimits`)."""
+    limits = VideoLimits()
+    parser.add_argument("--max-frame-pixels", type=positive, default=limits.max_frame_pixels,
+                        help="refuse frames of more pixels, width x height (default "
+                             "%(default)s)")
+    parser.add_argument("--max-frames", type=positive, default=limits.max_frames,
+                        help="refuse videos of more frames (default %(default)s)")
+    parser.add_argument("--max-frame-mb", type=megabytes,
+                        default=limits.max_frame_bytes / 2 ** 20,
+                        help="refuse stored images (in folders and zips of frames) of more "
+                             "MiB (default %(default)s)")
+
+
+def video_limits(args: argparse.Namespace) -> VideoLimits:
+    """The options of :func:`add_limit_arguments` as a :class:`VideoLimits`."""
+    return VideoLimits(args.max_frame_pixels, args.max_frames,
+                       max(1, round(args.max_frame_mb * 2 ** 20)))
