@@ -25,9 +25,10 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from tracker.cli_options import add_limit_arguments, video_limits
+from tracker.cli_options import (PROPAGATION_HELP, THREADS_HELP, add_limit_arguments, positive,
+                                 video_limits)
 from tracker.interrupts import sigterm_as_ctrl_c
-from tracker.models import ModelCache, check_device, default_sam_name
+from tracker.models import ModelCache, check_device, default_sam_name, set_threads
 from tracker.registry import load_registry
 from tracker.studio import ACCEPTED_EXTENSIONS, Settings, StudioError, StudioSession
 from tracker.studio_sessions import SessionRegistry, sessions_root
@@ -44,6 +45,9 @@ FLIP_AUTO = "Auto (on for the bundled model)"
 FLIPS = {FLIP_AUTO: "auto", "On (2x compute, steadier masks)": "on", "Off": "off"}
 SCALES_AUTO = "Auto (1.0 + 1.2 for the bundled model)"
 SCALES = {SCALES_AUTO: "auto", "1.0 + 1.2 (2.4x compute)": "1.0,1.2", "Off (one scale)": "1.0"}
+PROPAGATION_AUTO = "Auto (DeAOT with an official model, else flow + colour)"
+PROPAGATIONS = {PROPAGATION_AUTO: "auto", "DeAOT": "deaot",
+                "Flow + colour (no training, no download)": "flow-color"}
 EDGES_AUTO = "Auto (on for the bundled model)"
 EDGES = {EDGES_AUTO: "auto", "On (masks snap to image edges)": "on", "Off": "off"}
 
@@ -167,11 +171,11 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
         files = [paths["overlay"], paths["masks"], paths["annotations"], paths["objects"]]
         return [str(p) for p in files], "Exports ready."
 
-    def settings_changed(request: gr.Request, session, sam, deaot, sam_gap, memory, device,
-                         precision, flip, scales, edges):
+    def settings_changed(request: gr.Request, session, sam, propagation, deaot, sam_gap, memory,
+                         device, precision, flip, scales, edges):
         session = ensure(session, request)
         settings = Settings(sam="grabcut" if sam == GRABCUT else sam, deaot=deaot or None,
-                            sam_gap=int(sam_gap or 0),
+                            propagation=PROPAGATIONS[propagation], sam_gap=int(sam_gap or 0),
                             max_long_term=int(memory) if memory else None, device=device,
                             precision=PRECISIONS[precision], flip=FLIPS[flip],
                             scales=SCALES[scales], edges=EDGES[edges])
@@ -211,6 +215,10 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
                     sam_pick = gr.Dropdown(sam_choices, label="SAM model",
                                            value=default_sam_name(torch.device(defaults.device))
                                            or GRABCUT)
+                    propagation = gr.Dropdown(
+                        list(PROPAGATIONS), label="Tracker",
+                        value=next(k for k, v in PROPAGATIONS.items()
+                                   if v == defaults.propagation))
                     deaot_pick = gr.Dropdown(deaot_choices, label="DeAOT model",
                                              value=defaults.deaot if defaults.deaot in deaot_choices
                                              else (deaot_choices[0] if deaot_choices else None),
@@ -268,8 +276,8 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
         remove_api.click(guarded(lambda s, f, o: s.remove_object(int(o)) or f"Removed {o}."),
                          [state, frame_slider, object_api], view_outputs,
                          api_name="remove_object")
-        settings_widgets = [sam_pick, deaot_pick, sam_gap, memory, device, precision, flip,
-                            scales, edges]
+        settings_widgets = [sam_pick, propagation, deaot_pick, sam_gap, memory, device,
+                            precision, flip, scales, edges]
         for widget in settings_widgets:
             widget.change(settings_changed, [state] + settings_widgets,
                           [state, status], api_visibility="private")
@@ -290,6 +298,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--deaot", help="DeAOT model name or checkpoint path")
     parser.add_argument("--sam", help="SAM model name or checkpoint path")
+    parser.add_argument("--propagation", choices=list(PROPAGATIONS.values()), default="auto",
+                        help=PROPAGATION_HELP)
+    parser.add_argument("--threads", type=positive, help=THREADS_HELP)
     parser.add_argument("--max-upload-mb", type=int, default=500)
     add_limit_arguments(parser)
     parser.add_argument("--gpu-concurrency", type=int, default=1,
@@ -299,7 +310,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     device = str(check_device(args.device))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    defaults = Settings(sam=args.sam, deaot=args.deaot, device=device)
+    if args.threads:
+        set_threads(args.threads)
+    defaults = Settings(sam=args.sam, deaot=args.deaot, propagation=args.propagation,
+                        device=device)
     models = ModelCache()
     with sigterm_as_ctrl_c(), sessions_root() as root:
         # Gradio's copies of uploads and outputs go with the root (unless set elsewhere).

@@ -52,7 +52,7 @@ class AppProcess:
 @contextmanager
 def app_process(workdir: Path, *extra: str, temp: Path | None = None) -> Iterator[AppProcess]:
     """Run ``python app.py`` on a free local port as on a fresh machine (``workdir`` stands
-    in for the empty download folder, so the bundled DeAOT is the default) with its
+    in for the empty download folder, so the flow-and-colour tracker is the default) with its
     temporary folder ``temp`` (default ``workdir/tmp``); stop it (SIGTERM) at the end unless
     it has already stopped."""
     port = free_port()

@@ -41,7 +41,7 @@ def _run_flow(url: str, video: Path, clicks: list[tuple[int, float, float, str]]
         assert "⚠️" not in status, status
     _, status, overlay = client.predict(clicks[0][0], api_name="/track")
     assert status.startswith("Tracking done"), status
-    assert "bundled DeAOT-T, trained on synthetic clips only" in status  # no weights downloaded
+    assert "carried by optical flow and colour" in status  # no weights downloaded
     files, status = client.predict(api_name="/export")
     return {Path(f).name: f for f in files} | {"overlay_result": overlay, "client": client}
 

@@ -1,4 +1,4 @@
-"""The bundled default DeAOT: found with no downloads, small, and it really tracks."""
+"""The bundled DeAOT: found with no downloads, small, and it really tracks."""
 
 from __future__ import annotations
 
@@ -32,14 +32,15 @@ def test_bundled_model_beats_the_static_baseline(tmp_path, bundled_model):
 
 
 def test_batch_command_tracks_the_demo_clip_with_it(tmp_path):
-    """A fresh machine: no --deaot, no downloads. The log says which model ran and how, and
-    the van and the rider stay tracked to the last frame."""
+    """A fresh machine: DeAOT asked for, no --deaot, no downloads. The log says which model
+    ran and how, and the van and the rider stay tracked to the last frame (through the car
+    that hides the rider, which the flow-and-colour default loses)."""
     env = {"CLICKTRACK_CHECKPOINTS": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin",
            "OMP_NUM_THREADS": "2"}
     run = subprocess.run([sys.executable, "-m", "tracker", "track", str(DEMO_CLIP), "--out",
                           str(tmp_path / "out"), "--prompts", str(DEMO_PROMPTS), "--sam",
-                          "grabcut"], capture_output=True, text=True, cwd=ROOT,
-                         env=env, timeout=600)
+                          "grabcut", "--propagation", "deaot"], capture_output=True,
+                         text=True, cwd=ROOT, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "bundled DeAOT-T, trained on synthetic clips only" in run.stderr
     assert "test-time augmentation (flip on, scales 1.0,1.2)" in run.stderr  # as measured

@@ -20,20 +20,22 @@ pytestmark = pytest.mark.skipif(not DEV.is_dir(), reason="../shared/davis16-dev 
 
 @pytest.fixture(scope="module")
 def blackswan(tmp_path_factory):
-    """The default model (nothing downloaded, default settings) and both baselines on the
-    first 8 frames of a dev sequence."""
+    """The default (nothing downloaded, default settings: the flow-and-colour tracker) and
+    both baselines on the first 12 frames of a dev sequence."""
     out = tmp_path_factory.mktemp("vos")
-    return run_vos_benchmark(DEV, out, ["blackswan"], 8, deaot="clicktrack_deaott"), out
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLICKTRACK_CHECKPOINTS", str(out))  # only the bundled model
+        return run_vos_benchmark(DEV, out, ["blackswan"], 12), out
 
 
-def test_the_default_model_beats_holding_the_first_mask(blackswan):
-    """Measured on these 8 frames: model 0.92 and flow 0.97 against a static 0.71; the
-    margins asked for are under half of those measured."""
+def test_the_default_beats_holding_the_first_mask(blackswan):
+    """Measured on these 12 frames: the default 0.96 and the flow carry 0.94 against a
+    static 0.63; the margins asked for are under two thirds of those measured."""
     result, _ = blackswan
     jf = {name: method.report.jf for name, method in result.methods.items()}
-    assert jf["model"] > jf["static"] + 0.1
-    assert jf["flow"] > jf["static"] + 0.1
-    assert result.frames == 8 and result.methods["model"].seconds_per_frame > 0
+    assert jf["model"] > jf["static"] + 0.2
+    assert jf["flow"] > jf["static"] + 0.2
+    assert result.frames == 12 and result.methods["model"].seconds_per_frame > 0
     assert [v.name for v in result.methods["model"].report.videos] == ["blackswan"]
     assert "blackswan" in result.table() and "overall J&F" in result.table()
 
@@ -41,10 +43,11 @@ def test_the_default_model_beats_holding_the_first_mask(blackswan):
 def test_predictions_come_from_the_batch_pipeline(blackswan):
     _, out = blackswan
     folder = out / "model" / "blackswan"
-    assert len(list((folder / "masks").glob("*.png"))) == 8
+    assert len(list((folder / "masks").glob("*.png"))) == 12
     assert (folder / "overlay.mp4").stat().st_size > 0
     status = json.loads((folder / ".clicktrack.json").read_text())
-    assert status["complete"] and status["flip"] and status["edge_refinement"]  # defaults
+    assert status["complete"] and status["propagation"] == "flow-color"  # the default
+    assert status["deaot"] is None and "flip" not in status
 
 
 def test_reports_as_json_and_csv(blackswan, tmp_path):

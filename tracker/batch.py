@@ -31,9 +31,11 @@ from aot.precision import resolve_precision
 from tracker.atomic import write_json
 from tracker.exports import export_results
 from tracker.fingerprint import Fingerprint, file_digest, input_identity
+from tracker.flow_color_propagator import NAME as FLOW_COLOR
 from tracker.masks import MaskStore, read_label_png
-from tracker.models import (ModelCache, check_device, deaot_weights, describe_augmentation,
-                            group_warning, sam_weights, use_edges, use_flip, use_scales)
+from tracker.models import (FLOW_COLOR_NOTE, ModelCache, check_device, deaot_weights,
+                            describe_augmentation, group_warning, sam_weights, use_edges,
+                            use_flip, use_propagation, use_scales)
 from tracker.prompts import ObjectPrompt, read_prompts
 from tracker.result_folder import ResultFolder
 from tracker.session import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS, Tracker
@@ -117,7 +119,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       long_term_gap: int | None = None, min_area: int = 200,
                       precision: str = "auto", flip: str = "auto", scales: str = "auto",
                       min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS, edges: str = "auto",
-                      limits: VideoLimits = VideoLimits(), models: ModelCache | None = None,
+                      propagation: str = "auto", limits: VideoLimits = VideoLimits(),
+                      models: ModelCache | None = None,
                       skip_finished: bool = True,
                       on_progress: Callable[[int, int], None] | None = None
                       ) -> Steps[VideoResult]:
@@ -146,6 +149,9 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             dropped (0: keep every pixel).
         edges: snap the masks to the frame's edges: ``on``, ``off`` or ``auto`` (on for the
             bundled model only; see :func:`tracker.models.use_edges`).
+        propagation: how objects are carried: ``deaot``, ``flow-color`` (training-free) or
+            ``auto``: DeAOT when a model is named or an official checkpoint is present, else
+            flow-color (see :func:`tracker.models.use_propagation`).
         limits: the largest input accepted (see :class:`tracker.video.VideoLimits`).
         models: a cache to share loaded models across videos.
         skip_finished: return at once if the output holds a current result (same input,
@@ -162,14 +168,17 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
     if mask is not None and not Path(mask).is_file():
         raise FileNotFoundError(f"the mask {mask} does not exist")
     object_prompts = read_prompts(prompts) if prompts is not None else None
-    flipping, scaling = use_flip(flip, deaot), use_scales(scales, deaot)
-    refining = use_edges(edges, deaot)
+    engine = use_propagation(propagation, deaot)
+    with_deaot = engine == "deaot"
+    flipping, scaling = use_flip(flip, deaot) and with_deaot, use_scales(scales, deaot)
+    refining = use_edges(edges, deaot) and with_deaot
     needs_segmenter = object_prompts is not None or sam_gap > 0
-    settings = {"sam_gap": sam_gap, "min_area": min_area, "max_long_term": max_long_term,
-                "long_term_gap": long_term_gap,
-                "precision": resolve_precision(precision, check_device(device)).name,
-                "flip": flipping, "scales": list(scaling),
-                "min_object_cells": min_object_cells, "edge_refinement": refining}
+    settings = {"propagation": engine, "sam_gap": sam_gap, "min_area": min_area}
+    if with_deaot:
+        settings |= {"max_long_term": max_long_term, "long_term_gap": long_term_gap,
+                     "precision": resolve_precision(precision, check_device(device)).name,
+                     "flip": flipping, "scales": list(scaling),
+                     "min_object_cells": min_object_cells, "edge_refinement": refining}
     fingerprint = _fingerprint(path, mask, prompts, deaot, sam if needs_segmenter else None,
                                device, needs_segmenter, settings, models)
     redone = _redo_reasons(out, path, fingerprint, skip_finished)
@@ -186,12 +195,14 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                                  f"{path.name} has {video.info.num_frames} frames")
             entry.prompt.validate(video.info.width, video.info.height)
         check_writable(out.parent)
-        model = models.deaot(deaot, device)
+        model = models.deaot(deaot, device) if with_deaot else None
+        if not with_deaot and propagation == "auto":
+            logger.warning("%s: %s", path.name, FLOW_COLOR_NOTE)
         segmenter = models.segmenter(sam if needs_segmenter else "grabcut", device)
         if sam_gap and not segmenter.can_segment_everything:
             raise ValueError(f"--sam-gap needs SAM; {segmenter.name} cannot segment "
                              "everything (download one: python -m tracker download sam_vit_b)")
-        if flipping or scaling != (1.0,):
+        if with_deaot and (flipping or scaling != (1.0,)):
             logger.info("%s: DeAOT tracks with test-time augmentation (%s), %.1fx the compute "
                         "of one pass (--flip off --scales 1.0 for one pass)", path.name,
                         describe_augmentation(flipping, scaling),
@@ -202,9 +213,11 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                               min_area=min_area, max_long_term=max_long_term,
                               long_term_gap=long_term_gap, precision=precision,
                               flip=flipping, scales=scaling,
-                              min_object_cells=min_object_cells, refine_edges=refining)
+                              min_object_cells=min_object_cells, refine_edges=refining,
+                              propagation=engine)
             _annotate(tracker, labels, object_prompts)
-            warning = group_warning(deaot, len(tracker.objects), model.config.max_objects)
+            warning = group_warning(deaot, len(tracker.objects), model.config.max_objects) \
+                if with_deaot else None
             if warning:
                 logger.warning("%s: %s", path.name, warning)
             report = yield from tracker.track_steps(start=min(tracker.annotations),
@@ -218,7 +231,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             write_json(work / STATUS_FILE, {
                 "input": str(path.resolve()), "complete": True, "frames": result.frames,
                 "objects": result.objects, "seconds": round(result.seconds, 2),
-                "segmenter": segmenter.name, "deaot": model.config.name,
+                "segmenter": segmenter.name,
+                "deaot": model.config.name if with_deaot else None,
                 **settings, "fingerprint": fingerprint.to_json()})
             folder.commit()
     return result
@@ -236,8 +250,9 @@ def _fingerprint(path: Path, mask: str | os.PathLike | None,
         weights = sam_weights(sam, device)
         segmenter = {"name": "grabcut", "weights": None} if weights is None else \
             {"name": weights[0].name, "weights": models.weights_digest(weights[0])}
-    return Fingerprint(input_identity(path), annotation,
-                       models.weights_digest(deaot_weights(deaot)[0]), segmenter, settings)
+    tracker = models.weights_digest(deaot_weights(deaot)[0]) \
+        if settings["propagation"] == "deaot" else FLOW_COLOR
+    return Fingerprint(input_identity(path), annotation, tracker, segmenter, settings)
 
 
 def _redo_reasons(out: Path, path: Path, fingerprint: Fingerprint,

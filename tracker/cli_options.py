@@ -15,6 +15,12 @@ SCALES_HELP = ("multi-scale test-time augmentation: network input scales to trac
                "for the bundled model, 1.0 otherwise")
 
 
+THREADS_HELP = ("CPU threads for PyTorch and OpenCV (default: one per core; on a busy machine "
+                "1 can be much faster)")
+PROPAGATION_HELP = ("how objects are carried from frame to frame: deaot, flow-color (optical "
+                    "flow and colour models, no training, no download) or auto = DeAOT when "
+                    "--deaot is given or an official checkpoint is present, flow-color "
+                    "otherwise (it beats the bundled DeAOT on real video)")
 EDGES_HELP = ("edge refinement: snap the masks written to the frame's edges with a guided "
               "filter (tracking memory unchanged); auto = on for the bundled model only")
 MIN_OBJECT_CELLS_HELP = ("objects DeAOT predicts smaller than this many of its output cells "
@@ -76,16 +82,18 @@ def scales_choice(text: str) -> str:
 
 
 def add_deaot_arguments(parser: argparse.ArgumentParser, memory: bool = True) -> None:
-    """The DeAOT model and how it tracks: model, device, precision, test-time augmentation,
-    speck dropping, edge refinement and (with ``memory``) the long-term memory bound."""
-    from tracker.models import AUTO_CHOICES
+    """How objects are carried and DeAOT's model and settings: model, device, precision,
+    test-time augmentation, speck dropping, edge refinement and (with ``memory``) the
+    long-term memory bound."""
+    from tracker.models import AUTO_CHOICES, PROPAGATIONS
     from tracker.session import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS
 
+    if memory:
+        parser.add_argument("--propagation", choices=PROPAGATIONS, default="auto",
+                            help=PROPAGATION_HELP)
     parser.add_argument("--deaot", help="DeAOT model name or checkpoint path")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=positive,
-                        help="CPU threads for PyTorch and OpenCV (default: one per core; on a "
-                             "busy machine 1 can be much faster)")
+    parser.add_argument("--threads", type=positive, help=THREADS_HELP)
     if memory:
         parser.add_argument("--max-long-term", type=non_negative,
                             default=DEFAULT_MAX_LONG_TERM,
@@ -104,7 +112,8 @@ def add_deaot_arguments(parser: argparse.ArgumentParser, memory: bool = True) ->
 def deaot_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options of :func:`add_deaot_arguments` as :func:`tracker.batch.track_video`
     takes them."""
-    return {"deaot": args.deaot, "device": args.device,
+    return {"propagation": args.propagation,
+            "deaot": args.deaot, "device": args.device,
             "max_long_term": args.max_long_term or None, "precision": args.precision,
             "flip": args.flip, "scales": args.scales,
             "min_object_cells": args.min_object_cells, "edges": args.edges}

@@ -17,6 +17,7 @@ import numpy as np
 
 from aot import DeAOT, EdgeRefinement, Propagator, StepOutput
 from tracker.discovery import find_new_objects
+from tracker.flow_color_propagator import NAME as FLOW_COLOR, FlowColorPropagator
 from tracker.masks import MaskStore
 from tracker.segmenter import Prompt, Segmenter, SegmentResult
 from tracker.stepping import Steps, run_alone
@@ -111,6 +112,9 @@ class Tracker:
         min_object_cells: objects predicted smaller than this many DeAOT output cells are
             reported and remembered as absent (0: keep all; see :class:`aot.Propagator`).
         refine_edges: snap the masks written to the frame's edges (:mod:`aot.edge_refinement`).
+        propagation: ``"deaot"`` (``model`` and the DeAOT settings above) or
+            ``"flow-color"``, the training-free :class:`FlowColorPropagator`, which needs no
+            model.
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
@@ -119,7 +123,9 @@ class Tracker:
                  long_term_gap: int | None = None, precision: str = "auto",
                  flip: bool = False, scales: tuple[float, ...] = (1.0,),
                  min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS,
-                 refine_edges: bool = False) -> None:
+                 refine_edges: bool = False, propagation: str = "deaot") -> None:
+        if propagation not in ("deaot", FLOW_COLOR):
+            raise ValueError(f"propagation must be deaot or {FLOW_COLOR}, got {propagation!r}")
         if sam_gap < 0:
             raise ValueError(f"sam_gap must be 0 (off) or positive, got {sam_gap}")
         if sam_gap and not segmenter.can_segment_everything:
@@ -138,6 +144,7 @@ class Tracker:
         self.scales = scales
         self.min_object_cells = min_object_cells
         self.refine_edges = refine_edges
+        self.propagation = propagation
         self._state = _State({}, {}, {}, set(), 1, None)
         self._history: list[_State] = []
         self._cached_frame: tuple[int, np.ndarray] | None = None
@@ -307,8 +314,8 @@ class Tracker:
         if direction not in ("both", "forward", "backward"):
             raise ValueError(f"direction must be both, forward or backward, not {direction!r}")
         state = self._state
-        if self.model is None:
-            raise ValueError("no DeAOT model: tracking needs one")
+        if self.model is None and self.propagation == "deaot":
+            raise ValueError("no DeAOT model: tracking with DeAOT needs one")
         if not state.annotations:
             raise ValueError("nothing to track: prompt at least one object first")
         start = state.last_edit if start is None else start
@@ -340,11 +347,7 @@ class Tracker:
                   on_progress: ProgressCallback | None,
                   should_stop: Callable[[], bool] | None) -> Steps[None]:
         forward = frames.step > 0
-        propagator = Propagator(self.model, long_term_gap=self.long_term_gap,
-                                max_long_term=self.max_long_term, precision=self.precision,
-                                flip=self.flip, scales=self.scales,
-                                min_object_cells=self.min_object_cells,
-                                edge_refinement=EdgeRefinement() if self.refine_edges else None)
+        propagator = self._new_propagator()
         propagator.add_reference(self.video.read(start), self.labels(start))
         stream = (self.video.frames(frames.start, frames.stop) if forward
                   else self.video.frames_backward(frames.start, frames.stop))
@@ -377,6 +380,16 @@ class Tracker:
         if waiting is not None:
             store(waiting[0], waiting[1].labels)
 
+    def _new_propagator(self) -> Propagator | FlowColorPropagator:
+        """The propagation engine of one tracking pass."""
+        if self.propagation == FLOW_COLOR:
+            return FlowColorPropagator()
+        return Propagator(self.model, long_term_gap=self.long_term_gap,
+                          max_long_term=self.max_long_term, precision=self.precision,
+                          flip=self.flip, scales=self.scales,
+                          min_object_cells=self.min_object_cells,
+                          edge_refinement=EdgeRefinement() if self.refine_edges else None)
+
     @staticmethod
     def _merge_annotation(annotation: Annotation, predicted: np.ndarray) -> np.ndarray:
         """The annotated objects as annotated; the others as predicted around them."""
@@ -385,7 +398,8 @@ class Tracker:
         return np.where(annotated, annotation.labels, others).astype(np.uint8)
 
     def _discover(self, index: int, image: np.ndarray, labels: np.ndarray,
-                  propagator: Propagator, report: TrackingReport) -> np.ndarray:
+                  propagator: Propagator | FlowColorPropagator,
+                  report: TrackingReport) -> np.ndarray:
         segments = self.segmenter.segment_everything(image, self.min_area)
         new, ids = find_new_objects(labels, segments, self._state.next_id, self.min_area,
                                     MAX_OBJECT_ID)

@@ -17,11 +17,12 @@ from typing import TypeVar
 import numpy as np
 
 from aot import Propagator, StepOutput, step_together
+from tracker.flow_color_propagator import FlowColorPropagator
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-StepRequest = tuple[Propagator, np.ndarray]
+StepRequest = tuple[Propagator | FlowColorPropagator, np.ndarray]
 Steps = Generator[StepRequest, StepOutput, T]
 
 #: Errors that end one job and not the others: whatever goes wrong with one input (a bad
@@ -116,16 +117,18 @@ def _advance(call: Callable[[], StepRequest]) -> tuple[StepRequest | None, objec
 
 
 def _step_all(requests: list[StepRequest]) -> list[StepOutput | Exception]:
-    """One :func:`aot.step_together` call per model and precision; a request whose batch
-    fails is stepped alone, so that an error reaches only the job that caused it."""
+    """One :func:`aot.step_together` call per DeAOT model and precision; a request whose
+    batch fails is stepped alone, so that an error reaches only the job that caused it.
+    Other engines (no network to share) step alone."""
     batches: dict[tuple, list[int]] = {}
     for i, (propagator, _) in enumerate(requests):
-        batches.setdefault((id(propagator.model), propagator.policy), []).append(i)
+        key = (id(propagator.model), propagator.policy) \
+            if isinstance(propagator, Propagator) else ("alone", i)
+        batches.setdefault(key, []).append(i)
     outputs: list[StepOutput | Exception | None] = [None] * len(requests)
     for members in batches.values():
         try:
-            results = step_together([requests[i][0] for i in members],
-                                    [requests[i][1] for i in members])
+            results = _step_batch([requests[i] for i in members])
         except JOB_ERRORS as error:
             if len(members) == 1:
                 outputs[members[0]] = error
@@ -140,3 +143,10 @@ def _step_all(requests: list[StepRequest]) -> list[StepOutput | Exception]:
         for i, result in zip(members, results):
             outputs[i] = result
     return outputs  # type: ignore[return-value]
+
+
+def _step_batch(requests: list[StepRequest]) -> list[StepOutput]:
+    """Step requests of one batch: DeAOT's together, another engine's (alone) directly."""
+    if isinstance(requests[0][0], Propagator):
+        return step_together([p for p, _ in requests], [frame for _, frame in requests])
+    return [propagator.step(frame) for propagator, frame in requests]

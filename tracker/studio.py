@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
-from tracker.models import (BUNDLED_NOTE, ModelCache, group_warning, is_bundled, use_edges,
-                            use_flip, use_scales)
+from tracker.models import (BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, group_warning,
+                            is_bundled, use_edges, use_flip, use_propagation, use_scales)
 from tracker.overlay import draw_overlay, object_colour
 from tracker.segmenter import Prompt
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
@@ -44,6 +44,7 @@ class Settings:
 
     sam: str | None = None
     deaot: str | None = None
+    propagation: str = "auto"
     sam_gap: int = 0
     max_long_term: int | None = DEFAULT_MAX_LONG_TERM
     device: str = "cpu"
@@ -137,6 +138,25 @@ class StudioSession:
     @property
     def num_frames(self) -> int:
         return self.tracker.num_frames if self.tracker else 0
+
+    def _prepare_propagation(self, tracker: Tracker) -> str:
+        """Set the tracker's engine and DeAOT model from the settings; the note for the
+        user about what tracks (empty when an official DeAOT does)."""
+        settings = self.settings
+        tracker.propagation = use_propagation(settings.propagation, settings.deaot)
+        if tracker.propagation != "deaot":
+            tracker.model = None
+            return FLOW_COLOR_NOTE if settings.propagation == "auto" else ""
+        tracker.model = self.models.deaot(settings.deaot, settings.device)
+        tracker.flip = use_flip(settings.flip, settings.deaot)
+        tracker.scales = use_scales(settings.scales, settings.deaot)
+        tracker.refine_edges = use_edges(settings.edges, settings.deaot)
+        crowded = group_warning(settings.deaot, len(tracker.objects),
+                                tracker.model.config.max_objects)
+        if crowded:
+            logger.warning("session %s: %s", self.folder.name, crowded)
+        return "; ".join(note for note in (
+            BUNDLED_NOTE if is_bundled(settings.deaot) else "", crowded) if note)
 
     def apply_settings(self, settings: Settings) -> None:
         """Switch models or tracking options; takes effect for the next prompt or run."""
@@ -272,16 +292,7 @@ class StudioSession:
         try:
             self._check_open()
             self._stop.clear()
-            tracker.model = self.models.deaot(self.settings.deaot, self.settings.device)
-            tracker.flip = use_flip(self.settings.flip, self.settings.deaot)
-            tracker.scales = use_scales(self.settings.scales, self.settings.deaot)
-            tracker.refine_edges = use_edges(self.settings.edges, self.settings.deaot)
-            crowded = group_warning(self.settings.deaot, len(tracker.objects),
-                                    tracker.model.config.max_objects)
-            if crowded:
-                logger.warning("session %s: %s", self.folder.name, crowded)
-            self.model_note = "; ".join(note for note in (
-                BUNDLED_NOTE if is_bundled(self.settings.deaot) else "", crowded) if note)
+            self.model_note = self._prepare_propagation(tracker)
             began = time.perf_counter()
 
             def progress(done: int, total: int) -> None:
