@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLE_VIDEO = ROOT / "assets" / "bikes.mp4"
 SESSION_TTL_S = 3 * 3600
 MODES = {"Positive click": "positive", "Negative click": "negative", "Box (2 clicks)": "box"}
-GRABCUT = "GrabCut (no SAM weights)"
+#: The offline click segmenters (no SAM weights), the default first.
+OFFLINE = {"Geodesic GrabCut (no SAM weights)": "geodesic_grabcut",
+           "GrabCut (no SAM weights)": "grabcut"}
 PRECISIONS = {"Fast (auto)": "auto", "Exact (fp32, official)": "fp32"}
 FLIP_AUTO = "Auto (on for the bundled model)"
 FLIPS = {FLIP_AUTO: "auto", "On (2x compute, steadier masks)": "on", "Off": "off"}
@@ -55,7 +57,7 @@ EDGES = {EDGES_AUTO: "auto", "On (masks snap to image edges)": "on", "Off": "off
 def model_choices(device: str) -> tuple[list[str], list[str], str]:
     """(SAM choices, DeAOT choices, note on missing weights) from ``checkpoints/``."""
     registry = load_registry()
-    sam = [n for n, e in registry.items() if e.kind == "sam" and e.present] + [GRABCUT]
+    sam = [n for n, e in registry.items() if e.kind == "sam" and e.present] + list(OFFLINE)
     deaot = [n for n, e in registry.items() if e.kind == "deaot" and e.present]
     missing = [n for n, e in registry.items() if not e.present]
     note = ""
@@ -174,7 +176,7 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
     def settings_changed(request: gr.Request, session, sam, propagation, deaot, sam_gap, memory,
                          device, precision, flip, scales, edges):
         session = ensure(session, request)
-        settings = Settings(sam="grabcut" if sam == GRABCUT else sam, deaot=deaot or None,
+        settings = Settings(sam=OFFLINE.get(sam, sam), deaot=deaot or None,
                             propagation=PROPAGATIONS[propagation], sam_gap=int(sam_gap or 0),
                             max_long_term=int(memory) if memory else None, device=device,
                             precision=PRECISIONS[precision], flip=FLIPS[flip],
@@ -214,7 +216,7 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
                 with gr.Accordion("Settings", open=False):
                     sam_pick = gr.Dropdown(sam_choices, label="SAM model",
                                            value=default_sam_name(torch.device(defaults.device))
-                                           or GRABCUT)
+                                           or next(iter(OFFLINE)))
                     propagation = gr.Dropdown(
                         list(PROPAGATIONS), label="Tracker",
                         value=next(k for k, v in PROPAGATIONS.items()

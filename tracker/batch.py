@@ -33,7 +33,8 @@ from tracker.exports import export_results
 from tracker.fingerprint import Fingerprint, file_digest, input_identity
 from tracker.flow_color_propagator import NAME as FLOW_COLOR
 from tracker.masks import MaskStore, read_label_png
-from tracker.models import (FLOW_COLOR_NOTE, ModelCache, check_device, deaot_weights,
+from tracker.models import (DEFAULT_OFFLINE_SEGMENTER, FLOW_COLOR_NOTE, OFFLINE_SEGMENTERS,
+                            ModelCache, check_device, deaot_weights,
                             describe_augmentation, group_warning, sam_weights, use_edges,
                             use_flip, use_propagation, use_scales)
 from tracker.prompts import ObjectPrompt, read_prompts
@@ -133,7 +134,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         mask: PNG of object ids for frame 0.
         prompts: prompts JSON (see :mod:`tracker.prompts`).
         deaot: DeAOT registry name or checkpoint path (default: best present).
-        sam: SAM registry name, checkpoint path or ``"grabcut"`` (default: best present).
+        sam: SAM registry name or checkpoint path, or an offline segmenter's name
+            (default: the best SAM present, else geodesic_grabcut).
         device: cpu or cuda.
         sam_gap: discover new objects every ``sam_gap`` frames (0: off).
         max_long_term: bound of DeAOT's long-term memory in frames.
@@ -198,7 +200,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         model = models.deaot(deaot, device) if with_deaot else None
         if not with_deaot and propagation == "auto":
             logger.warning("%s: %s", path.name, FLOW_COLOR_NOTE)
-        segmenter = models.segmenter(sam if needs_segmenter else "grabcut", device)
+        segmenter = models.segmenter(sam if needs_segmenter else DEFAULT_OFFLINE_SEGMENTER,
+                                     device)
         if sam_gap and not segmenter.can_segment_everything:
             raise ValueError(f"--sam-gap needs SAM; {segmenter.name} cannot segment "
                              "everything (download one: python -m tracker download sam_vit_b)")
@@ -248,7 +251,8 @@ def _fingerprint(path: Path, mask: str | os.PathLike | None,
     segmenter = None
     if needs_segmenter:
         weights = sam_weights(sam, device)
-        segmenter = {"name": "grabcut", "weights": None} if weights is None else \
+        segmenter = {"name": sam if sam in OFFLINE_SEGMENTERS else DEFAULT_OFFLINE_SEGMENTER,
+                     "weights": None} if weights is None else \
             {"name": weights[0].name, "weights": models.weights_digest(weights[0])}
     tracker = models.weights_digest(deaot_weights(deaot)[0]) \
         if settings["propagation"] == "deaot" else FLOW_COLOR

@@ -11,8 +11,8 @@ from pathlib import Path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tracker.cli_options import (add_deaot_arguments, add_limit_arguments, deaot_options,
-                                 non_negative, positive, video_limits)
+from tracker.cli_options import (THREADS_HELP, add_deaot_arguments, add_limit_arguments,
+                                 deaot_options, non_negative, positive, video_limits)
 from tracker.interrupts import sigterm_as_ctrl_c
 
 logger = logging.getLogger("tracker")
@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     first.add_argument("--mask", type=Path, help="PNG of object ids for frame 0")
     first.add_argument("--prompts", type=Path, help="prompts JSON (clicks and boxes)")
     add_deaot_arguments(track)
-    track.add_argument("--sam", help="SAM model name, checkpoint path, or grabcut")
+    track.add_argument("--sam", help="SAM model name or checkpoint path, or an offline "
+                       "segmenter: geodesic_grabcut (the default without SAM) or grabcut")
     track.add_argument("--sam-gap", type=non_negative, default=0,
                        help="look for new objects every N frames (0: off)")
     track.add_argument("--min-area", type=non_negative, default=200,
@@ -219,6 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     vos.add_argument("--report", type=Path, help="also write the scores as .json or .csv")
     add_deaot_arguments(vos)
     vos.set_defaults(run=_bench_vos)
+
+    clicks = commands.add_parser("bench-clicks", help="interactive segmentation on real frames "
+                                 "by the RITM / SAM click protocol (mIoU@k, NoC@85/90)")
+    clicks.add_argument("data", type=Path, metavar="DATA",
+                        help="folder with JPEGImages/<seq>/ and Annotations/<seq>/")
+    clicks.add_argument("--segmenter", default="grabcut", metavar="NAME",
+                        help="grabcut, geodesic_grabcut, sam (the best SAM checkpoint present), "
+                             "a SAM registry name or a checkpoint path (default: %(default)s)")
+    clicks.add_argument("--clicks", type=positive, default=5, help="clicks per object")
+    clicks.add_argument("--sequences", type=lambda text: [n for n in text.split(",") if n],
+                        help="comma-separated sequence names (default: all)")
+    clicks.add_argument("--report", type=Path, help="also write the results as .json or .csv")
+    clicks.add_argument("--device", default="cpu", help="cpu or cuda (SAM only)")
+    clicks.add_argument("--threads", type=positive, help=THREADS_HELP)
+    clicks.set_defaults(run=_bench_clicks)
     return parser
 
 
@@ -235,10 +251,41 @@ def _bench_vos(args: argparse.Namespace) -> int:
     except EvaluationError as error:
         logger.error("%s", error)
         return 2
+    return _show(result, args.report)
+
+
+def _show(result, report: Path | None) -> int:
+    """Print a benchmark's table, write its ``--report`` if asked; the exit status (0)."""
     print(result.table())
-    if args.report is not None:
-        result.write(args.report)
+    if report is not None:
+        result.write(report)
     return 0
+
+
+def _click_segmenter(name: str, device: str):
+    """The segmenter ``bench-clicks --segmenter`` names: an offline one, or SAM."""
+    from tracker.models import OFFLINE_SEGMENTERS, ModelCache, sam_weights
+
+    if name in OFFLINE_SEGMENTERS:
+        return OFFLINE_SEGMENTERS[name]()
+    if name == "sam":
+        if sam_weights(None, device) is None:
+            raise FileNotFoundError("no SAM checkpoint is present; run: python -m tracker "
+                                    "download sam_vit_b (or give one with --segmenter PATH)")
+        return ModelCache().segmenter(None, device)
+    return ModelCache().segmenter(name, device)
+
+
+def _bench_clicks(args: argparse.Namespace) -> int:
+    from tracker.click_benchmark import run_click_benchmark
+
+    try:
+        segmenter = _click_segmenter(args.segmenter, args.device)
+        result = run_click_benchmark(args.data, segmenter, args.clicks, args.sequences)
+    except (ValueError, FileNotFoundError) as error:
+        logger.error("%s", error)
+        return 2
+    return _show(result, args.report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from tracker.segmenter import Prompt, Segmenter, SegmentResult, check_image
 _ITERATIONS = 5
 
 
-def _keep_components(mask: np.ndarray, seeds: list[tuple[int, int]]) -> np.ndarray:
+def keep_clicked_components(mask: np.ndarray, seeds: list[tuple[int, int]]) -> np.ndarray:
     """The connected components of ``mask`` containing a seed (x, y), else the largest."""
     count, components = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     if count <= 2:
@@ -72,7 +72,7 @@ class GrabCutSegmenter(Segmenter):
             dx, dy = (x1 - x0) // 3, (y1 - y0) // 3
             seeds[y0 + dy:y1 - dy, x0 + dx:x1 - dx] = cv2.GC_FGD
             mask = _grabcut(bgr, seeds)
-        return SegmentResult(_keep_components(mask, positives), self.name)
+        return SegmentResult(keep_clicked_components(mask, positives), self.name)
 
 
 def _grabcut(bgr: np.ndarray, seeds: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Prompts to masks: the prompt types and the segmenters' common interface.
 
-Two segmenters implement it: :class:`tracker.sam.SamSegmenter` (Segment Anything) and
-:class:`tracker.grabcut.GrabCutSegmenter` (OpenCV GrabCut, used when no SAM checkpoint is
-present). Every :class:`SegmentResult` names the segmenter that made it.
+Three segmenters implement it: :class:`tracker.sam.SamSegmenter` (Segment Anything),
+:class:`tracker.geodesic_grabcut.GeodesicGrabCutSegmenter` (used when no SAM checkpoint is
+present) and :class:`tracker.grabcut.GrabCutSegmenter` (plain OpenCV GrabCut). Every
+:class:`SegmentResult` names the segmenter that made it.
 """
 
 from __future__ import annotations
