@@ -10,69 +10,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from aot import DeAOT, EdgeRefinement, Propagator, StepOutput
+from aot.object_slots import MAX_OBJECT_ID
 from tracker.discovery import find_new_objects
-from tracker.flow_color_propagator import NAME as FLOW_COLOR, FlowColorPropagator
+from tracker.flow_color_propagator import NAME as FLOW_COLOR
+from tracker.flow_color_propagator import FlowColorPropagator
 from tracker.masks import MaskStore
 from tracker.segmenter import Prompt, Segmenter, SegmentResult
+from tracker.session_records import Annotation, PromptOutcome, TrackedObject, TrackingReport
 from tracker.stepping import Steps, run_alone
 from tracker.video import FrameSource
 
 logger = logging.getLogger(__name__)
 
-MAX_OBJECT_ID = 255
 #: Default bound of the long-term memory (frames); annotated frames are always kept.
 DEFAULT_MAX_LONG_TERM = 10
 #: Objects predicted smaller than this many DeAOT output cells are dropped (aot.small_objects).
 DEFAULT_MIN_OBJECT_CELLS = 2.0
-
-
-@dataclass(frozen=True)
-class TrackedObject:
-    """An object of the session. ``source``: prompt, mask, everything or discovered."""
-
-    id: int
-    first_frame: int
-    source: str
-    segmenter: str | None = None
-
-
-@dataclass(frozen=True)
-class Annotation:
-    """Labels the user gave a frame. ``ids`` are the objects annotated on it; the other
-    objects in ``labels`` are the tracked result the user edited on top of."""
-
-    frame: int
-    labels: np.ndarray
-    ids: frozenset[int]
-
-
-@dataclass(frozen=True)
-class PromptOutcome:
-    """Result of a prompt: the object's mask and the frame's new labels."""
-
-    object_id: int
-    result: SegmentResult
-    labels: np.ndarray
-
-
-@dataclass
-class TrackingReport:
-    """What a tracking run did."""
-
-    frames: int = 0
-    seconds: float = 0.0
-    cancelled: bool = False
-    discovered: list[int] = field(default_factory=list)
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds else 0.0
 
 
 @dataclass
