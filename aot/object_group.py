@@ -1,7 +1,8 @@
-"""One group of up to ``max_objects`` objects with its own memories (a "sub-engine").
+"""One group of up to ``capacity`` objects with its own memories (a "sub-engine").
 
-DeAOT holds 10 identities per pass, so the propagator splits the objects into groups of 10
-that share the encoder features but keep separate memories and frame counters.
+DeAOT holds 10 identities per pass, so the propagator splits the objects into groups of at
+most 10 that share the encoder features but keep separate memories and frame counters. A
+model trained on fewer objects at once is given smaller groups.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from aot.model.propagation import LayerMemory, LayerTokens
 
 #: Logit given to identity channels above a group's object count.
 UNUSED_LOGIT = -1e10
+#: Merged probabilities are clamped to [PROB_CLAMP, 1 - PROB_CLAMP] before the logit.
+PROB_CLAMP = 1e-5
 
 
 class ObjectGroup:
@@ -22,6 +25,7 @@ class ObjectGroup:
     Args:
         model: the network.
         first_id: global id of the group's local id 1.
+        capacity: ids the group holds, at most ``model.config.max_objects``.
         long_term_gap: a propagated frame enters long-term memory when at least this many
             frames have passed since the last one that did.
         max_long_term: bound of the long-term memory (``None``: unbounded).
@@ -29,12 +33,15 @@ class ObjectGroup:
             of the computed keys and values).
     """
 
-    def __init__(self, model: DeAOT, first_id: int, long_term_gap: int,
+    def __init__(self, model: DeAOT, first_id: int, capacity: int, long_term_gap: int,
                  max_long_term: int | None, attention_dtype: torch.dtype | None = None) -> None:
+        if not 1 <= capacity <= model.config.max_objects:
+            raise ValueError(f"a group holds 1 to {model.config.max_objects} objects, "
+                             f"got {capacity}")
         self.model = model
         self.attention_dtype = attention_dtype
         self.first_id = first_id
-        self.capacity = model.config.max_objects
+        self.capacity = capacity
         self.long_term_gap = long_term_gap
         self.num_objects = 0
         self.frame_step = 0
@@ -105,3 +112,19 @@ class ObjectGroup:
             return keys, values
         return ([k.to(self.attention_dtype) for k in keys],
                 [v.to(self.attention_dtype) for v in values])
+
+
+def merge_group_logits(logits: list[torch.Tensor]) -> torch.Tensor:
+    """Merge K groups' (1 + G, H, W) logits (G ids each) into (1 + GK, H, W) logits over
+    global ids.
+
+    One group is returned as is. Several are merged as the official engine does: background
+    probability is the product of the groups' background probabilities, the objects keep
+    their group's probability, and the clamped result is mapped back to logits.
+    """
+    if len(logits) == 1:
+        return logits[0]
+    probs = [group.softmax(dim=0) for group in logits]
+    background = torch.stack([p[0] for p in probs]).prod(dim=0, keepdim=True)
+    merged = torch.cat([background] + [p[1:] for p in probs], dim=0)
+    return torch.logit(merged.clamp(PROB_CLAMP, 1 - PROB_CLAMP))

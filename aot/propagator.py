@@ -40,7 +40,7 @@ from aot.batching import GroupRequest, propagate_groups, split_encoded
 from aot.edge_refinement import EdgeRefinement, refine_edges
 from aot.model.deaot import DeAOT, EncodedFrame
 from aot.model.propagation import LayerTokens
-from aot.object_group import ObjectGroup
+from aot.object_group import ObjectGroup, merge_group_logits
 from aot.object_slots import MAX_OBJECT_ID, ObjectSlots, check_labels
 from aot.precision import resolve_precision
 from aot.preprocess import check_frame, network_input_size, preprocess_frame, resize_labels
@@ -48,8 +48,6 @@ from aot.small_objects import cell_area, drop_small_objects, minimum_areas
 from aot.views import check_scales, fuse_views, mirrored
 
 logger = logging.getLogger(__name__)
-
-_PROB_CLAMP = 1e-5
 
 
 class StepOutput:
@@ -106,21 +104,6 @@ class _PendingUpdate:
     labels: torch.Tensor
 
 
-def merge_group_logits(logits: list[torch.Tensor]) -> torch.Tensor:
-    """Merge per-group (11, H, W) logits into (1 + 10K, H, W) logits over global ids.
-
-    One group is returned as is. Several are merged as the official engine does: background
-    probability is the product of the groups' background probabilities, the objects keep
-    their group's probability, and the clamped result is mapped back to logits.
-    """
-    if len(logits) == 1:
-        return logits[0]
-    probs = [group.softmax(dim=0) for group in logits]
-    background = torch.stack([p[0] for p in probs]).prod(dim=0, keepdim=True)
-    merged = torch.cat([background] + [p[1:] for p in probs], dim=0)
-    return torch.logit(merged.clamp(_PROB_CLAMP, 1 - _PROB_CLAMP))
-
-
 class Propagator:
     """Propagates object masks through a video with a DeAOT model.
 
@@ -141,20 +124,29 @@ class Propagator:
         edge_refinement: guided-filter the reported probabilities with the frame
             (:class:`aot.edge_refinement.EdgeRefinement`); ``None`` (default) reports the
             network's, as the official code does.
+        group_size: objects per network pass (default: the model's ``max_objects``, 10);
+            more objects are split into groups. A model trained on fewer objects at once
+            tells only that many apart in one pass.
     """
 
     def __init__(self, model: DeAOT, long_term_gap: int | None = None,
                  max_long_term: int | None = None, precision: str = "fp32",
                  flip: bool = False, scales: Sequence[float] = (1.0,),
                  min_object_cells: float = 0.0,
-                 edge_refinement: EdgeRefinement | None = None) -> None:
+                 edge_refinement: EdgeRefinement | None = None,
+                 group_size: int | None = None) -> None:
         if long_term_gap is not None and long_term_gap < 1:
             raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
         if max_long_term is not None and max_long_term < 1:
             raise ValueError(f"max_long_term must be at least 1, got {max_long_term}")
         if not min_object_cells >= 0:
             raise ValueError(f"min_object_cells must be 0 or more, got {min_object_cells}")
+        group_size = group_size or model.config.max_objects
+        if not 1 <= group_size <= model.config.max_objects:
+            raise ValueError(f"group_size must be 1 to {model.config.max_objects}, "
+                             f"got {group_size}")
         self.model = model
+        self.group_size = group_size
         self.long_term_gap = long_term_gap or model.config.long_term_gap
         self.max_long_term = max_long_term
         self.device = next(model.parameters()).device
@@ -166,7 +158,8 @@ class Propagator:
         views = [(scale, mirror) for scale in self.scales
                  for mirror in ((False, True) if flip else (False,))][1:]
         self._views = [(Propagator(model, long_term_gap, max_long_term, precision,
-                                   scales=(scale,)), mirror) for scale, mirror in views]
+                                   scales=(scale,), group_size=group_size), mirror)
+                       for scale, mirror in views]
         self.reset()
 
     def reset(self) -> None:
@@ -254,9 +247,9 @@ class Propagator:
                       ) -> torch.Tensor:
         """The groups' (1, max_objects + 1, h, w) logits -> (C, H, W) frame logits."""
         group_logits = []
-        for logits, _ in results:
-            if len(self.groups) == 1:  # channels of unused ids would get probability 0
-                logits = logits[:, : self.num_objects + 1]
+        for logits, _ in results:  # channels of unused ids would get probability 0
+            logits = logits[:, : (self.num_objects if len(self.groups) == 1
+                                  else self.group_size) + 1]
             group_logits.append(self.model.upsample_logits(logits.float().contiguous(),
                                                            self.frame_size)[0])
         return merge_group_logits(group_logits)
@@ -315,11 +308,12 @@ class Propagator:
         return _encode_together([self], [frame])[0]
 
     def _set_object_count(self, total: int) -> None:
-        needed = max(math.ceil(total / self.model.config.max_objects), 1)
+        needed = max(math.ceil(total / self.group_size), 1)
         while len(self.groups) < needed:
-            first_id = len(self.groups) * self.model.config.max_objects + 1
-            self.groups.append(ObjectGroup(self.model, first_id, self.long_term_gap,
-                                           self.max_long_term, self.policy.attention_dtype))
+            first_id = len(self.groups) * self.group_size + 1
+            self.groups.append(ObjectGroup(self.model, first_id, self.group_size,
+                                           self.long_term_gap, self.max_long_term,
+                                           self.policy.attention_dtype))
         for group in self.groups:
             group.set_object_count(total)
 

@@ -117,7 +117,7 @@ def test_registry_gives_each_client_its_session_and_ends_it(tmp_path, small_clip
     assert registry.session_for("tab-2", None).folder.exists()
 
 
-def test_more_objects_than_the_bundled_model_knows_are_warned_about(tmp_path, small_clip):
+def test_more_objects_than_the_bundled_model_knows_are_tracked_in_groups(tmp_path, small_clip):
     studio = StudioSession(tmp_path, ModelCache(), Settings(
         sam="grabcut", deaot="clicktrack_deaott", flip="off", scales="1.0", edges="off"))
     try:
@@ -126,6 +126,7 @@ def test_more_objects_than_the_bundled_model_knows_are_warned_about(tmp_path, sm
             studio.new_object()
             studio.click(0, x, y, "positive")
         studio.track()
-        assert "4 objects: clicktrack_deaott was trained on at most 3" in studio.model_note
+        assert "4 objects in 2 passes of at most 3 per frame" in studio.model_note
+        assert studio.tracker.group_size == 3
     finally:
         studio.close()

@@ -34,8 +34,8 @@ from tracker.fingerprint import Fingerprint, file_digest, input_identity
 from tracker.flow_color_propagator import NAME as FLOW_COLOR
 from tracker.masks import MaskStore, read_label_png
 from tracker.models import (DEFAULT_OFFLINE_SEGMENTER, FLOW_COLOR_NOTE, OFFLINE_SEGMENTERS,
-                            ModelCache, check_device, deaot_weights,
-                            describe_augmentation, group_warning, sam_weights, use_edges,
+                            ModelCache, check_device, deaot_group_size, deaot_weights,
+                            describe_augmentation, describe_groups, sam_weights, use_edges,
                             use_flip, use_propagation, use_scales)
 from tracker.prompts import ObjectPrompt, read_prompts
 from tracker.result_folder import ResultFolder
@@ -174,13 +174,15 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
     with_deaot = engine == "deaot"
     flipping, scaling = use_flip(flip, deaot) and with_deaot, use_scales(scales, deaot)
     refining = use_edges(edges, deaot) and with_deaot
+    group_size = deaot_group_size(deaot) if with_deaot else None
     needs_segmenter = object_prompts is not None or sam_gap > 0
     settings = {"propagation": engine, "sam_gap": sam_gap, "min_area": min_area}
     if with_deaot:
         settings |= {"max_long_term": max_long_term, "long_term_gap": long_term_gap,
                      "precision": resolve_precision(precision, check_device(device)).name,
                      "flip": flipping, "scales": list(scaling),
-                     "min_object_cells": min_object_cells, "edge_refinement": refining}
+                     "min_object_cells": min_object_cells, "edge_refinement": refining,
+                     "group_size": group_size}
     fingerprint = _fingerprint(path, mask, prompts, deaot, sam if needs_segmenter else None,
                                device, needs_segmenter, settings, models)
     redone = _redo_reasons(out, path, fingerprint, skip_finished)
@@ -217,12 +219,12 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                               long_term_gap=long_term_gap, precision=precision,
                               flip=flipping, scales=scaling,
                               min_object_cells=min_object_cells, refine_edges=refining,
-                              propagation=engine)
+                              propagation=engine, group_size=group_size)
             _annotate(tracker, labels, object_prompts)
-            warning = group_warning(deaot, len(tracker.objects), model.config.max_objects) \
-                if with_deaot else None
-            if warning:
-                logger.warning("%s: %s", path.name, warning)
+            groups = describe_groups(len(tracker.objects), group_size or
+                                     model.config.max_objects) if with_deaot else None
+            if groups:
+                logger.info("%s: %s", path.name, groups)
             report = yield from tracker.track_steps(start=min(tracker.annotations),
                                                     direction="both", on_progress=on_progress)
             _check_complete(tracker.masks, video)

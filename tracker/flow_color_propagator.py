@@ -5,7 +5,9 @@ Per frame and object, three cues are added as log-odds:
 
 1. the object's probability on the previous frame, moved here by dense optical flow
    (OpenCV's DIS, from this frame back to the previous one) and blurred by the flow's
-   uncertainty;
+   uncertainty; what enters from beyond the frame's edge takes the probability at the edge
+   it came through, so an object that runs off the frame (a car passing close) keeps the
+   parts that come into view;
 2. how object-like each pixel's colour is against the band of background around the object
    on its reference frames (:class:`tracker.color_models.ColorHistogramModel`);
 3. how object-like its colour is among the previous frame's nearby pixels
@@ -60,6 +62,9 @@ class FlowColorConfig:
         max_side: frames whose longer side exceeds this are tracked at this size.
         max_references: reference frames whose colours each object keeps (the first and
             the latest).
+        flow_finest_scale: finest pyramid level of the DIS flow, 0 being the full working
+            size and 1 half of it (the flow 4.5x faster, J&F 0.002 lower on the dev
+            sequences).
     """
 
     prior_blur: float = 3.0
@@ -72,6 +77,7 @@ class FlowColorConfig:
     fill_holes: bool = True
     max_side: int = 960
     max_references: int = 8
+    flow_finest_scale: int = 0
 
 
 @dataclass
@@ -96,6 +102,7 @@ class FlowColorPropagator:
     def __init__(self, config: FlowColorConfig = FlowColorConfig()) -> None:
         self.config = config
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._flow.setFinestScale(config.flow_finest_scale)
         self._ids: list[int] = []
         self._references: dict[int, list[ColorHistogramModel]] = {}
         self._previous: _Previous | None = None
@@ -160,8 +167,8 @@ class FlowColorPropagator:
         moved_lab = cv2.remap(previous.lab, map_x, map_y, cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         priors = np.stack([cv2.GaussianBlur(
-            cv2.remap(prob, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                      borderValue=0), (0, 0), self.config.prior_blur) for prob in previous.probs])
+            cv2.remap(prob, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+            (0, 0), self.config.prior_blur) for prob in previous.probs])
         background = np.clip(1.0 - priors.sum(axis=0), 0.0, 1.0)
         scores = np.zeros_like(priors)
         posts = np.zeros_like(priors)

@@ -184,17 +184,23 @@ def use_propagation(choice: str, spec: str | None) -> str:
         return "flow-color"
 
 
-def group_warning(spec: str | None, num_objects: int, group_size: int) -> str | None:
-    """A warning when one of DeAOT's groups of ``group_size`` objects holds more objects
-    than the model ``spec`` was trained to tell apart (the bundled model: 3), else ``None``."""
-    name = spec or default_deaot_name()
-    entry = load_registry().get(name)
-    trained = entry.trained_objects if entry is not None else None
-    if trained is None or min(num_objects, group_size) <= trained:
+def deaot_group_size(spec: str | None) -> int | None:
+    """Objects the DeAOT model ``spec`` tracks per network pass (see
+    :class:`aot.Propagator`'s ``group_size``): as many as its training clips held at most
+    (the bundled model: 3), so every object keeps an identity it was trained on; ``None``
+    for an official model, which holds its full group of 10."""
+    entry = load_registry().get(spec or default_deaot_name())
+    return entry.trained_objects if entry is not None else None
+
+
+def describe_groups(num_objects: int, group_size: int) -> str | None:
+    """What tracking ``num_objects`` in groups of ``group_size`` costs, when it takes more
+    than one network pass per frame, else ``None``."""
+    passes = -(-num_objects // group_size)
+    if passes <= 1:
         return None
-    return (f"{num_objects} objects: {name} was trained on at most {trained} objects at once "
-            f"and may lose the others; an official model tracks {group_size} per group "
-            "(python -m tracker download r50_deaotl)")
+    return (f"{num_objects} objects in {passes} passes of at most {group_size} per frame, "
+            f"about {passes}x the time of one")
 
 
 def use_flip(choice: str, spec: str | None) -> bool:

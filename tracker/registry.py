@@ -32,7 +32,8 @@ class WeightFile:
         approx_mb: approximate size for display when the exact one is unknown.
         bundled: shipped in the repository (ClickTrack's own default model).
         trained_objects: the most objects a training clip held, where fewer than a DeAOT
-            group of 10 (ClickTrack's own model); ``None``: full groups.
+            group of 10 (ClickTrack's own model), and so the objects it is given per
+            network pass; ``None``: full groups.
     """
 
     name: str

@@ -74,6 +74,8 @@ class Tracker:
         propagation: ``"deaot"`` (``model`` and the DeAOT settings above) or
             ``"flow-color"``, the training-free :class:`FlowColorPropagator`, which needs no
             model.
+        group_size: DeAOT's objects per network pass (``None``: the model's 10; see
+            :func:`tracker.models.deaot_group_size`).
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
@@ -82,7 +84,8 @@ class Tracker:
                  long_term_gap: int | None = None, precision: str = "auto",
                  flip: bool = False, scales: tuple[float, ...] = (1.0,),
                  min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS,
-                 refine_edges: bool = False, propagation: str = "deaot") -> None:
+                 refine_edges: bool = False, propagation: str = "deaot",
+                 group_size: int | None = None) -> None:
         if propagation not in ("deaot", FLOW_COLOR):
             raise ValueError(f"propagation must be deaot or {FLOW_COLOR}, got {propagation!r}")
         if sam_gap < 0:
@@ -104,6 +107,7 @@ class Tracker:
         self.min_object_cells = min_object_cells
         self.refine_edges = refine_edges
         self.propagation = propagation
+        self.group_size = group_size
         self._state = _State({}, {}, {}, set(), 1, None)
         self._history: list[_State] = []
         self._cached_frame: tuple[int, np.ndarray] | None = None
@@ -347,7 +351,8 @@ class Tracker:
                           max_long_term=self.max_long_term, precision=self.precision,
                           flip=self.flip, scales=self.scales,
                           min_object_cells=self.min_object_cells,
-                          edge_refinement=EdgeRefinement() if self.refine_edges else None)
+                          edge_refinement=EdgeRefinement() if self.refine_edges else None,
+                          group_size=self.group_size)
 
     @staticmethod
     def _merge_annotation(annotation: Annotation, predicted: np.ndarray) -> np.ndarray:

@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
-from tracker.models import (BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, group_warning,
-                            is_bundled, use_edges, use_flip, use_propagation, use_scales)
+from tracker.models import (BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, deaot_group_size,
+                            describe_groups, is_bundled, use_edges, use_flip, use_propagation,
+                            use_scales)
 from tracker.overlay import draw_overlay, object_colour
 from tracker.segmenter import Prompt
 from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
@@ -151,12 +152,13 @@ class StudioSession:
         tracker.flip = use_flip(settings.flip, settings.deaot)
         tracker.scales = use_scales(settings.scales, settings.deaot)
         tracker.refine_edges = use_edges(settings.edges, settings.deaot)
-        crowded = group_warning(settings.deaot, len(tracker.objects),
-                                tracker.model.config.max_objects)
-        if crowded:
-            logger.warning("session %s: %s", self.folder.name, crowded)
+        tracker.group_size = deaot_group_size(settings.deaot)
+        groups = describe_groups(len(tracker.objects),
+                                 tracker.group_size or tracker.model.config.max_objects)
+        if groups:
+            logger.info("session %s: %s", self.folder.name, groups)
         return "; ".join(note for note in (
-            BUNDLED_NOTE if is_bundled(settings.deaot) else "", crowded) if note)
+            BUNDLED_NOTE if is_bundled(settings.deaot) else "", groups) if note)
 
     def apply_settings(self, settings: Settings) -> None:
         """Switch models or tracking options; takes effect for the next prompt or run."""
