@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "by the RITM / SAM click protocol (mIoU@k, NoC@85/90)")
     clicks.add_argument("data", type=Path, metavar="DATA",
                         help="folder with JPEGImages/<seq>/ and Annotations/<seq>/")
-    clicks.add_argument("--segmenter", default="grabcut", metavar="NAME",
+    clicks.add_argument("--segmenter", default="geodesic_grabcut", metavar="NAME",
                         help="grabcut, geodesic_grabcut, sam (the best SAM checkpoint present), "
                              "a SAM registry name or a checkpoint path (default: %(default)s)")
     clicks.add_argument("--clicks", type=positive, default=5, help="clicks per object")
