@@ -3,8 +3,10 @@
 Public API::
 
     model = aot.load_model(path, variant=None, device="cpu")
-    prop = aot.Propagator(model, long_term_gap=None, max_long_term=None, flip=False,
-                          scales=(1.0,), min_object_cells=0.0, edge_refinement=None)
+    config = aot.PropagatorConfig(long_term_gap=None, max_long_term=None, precision="fp32",
+                                  flip=False, scales=(1.0,), min_object_cells=0.0,
+                                  edge_refinement=None, group_size=None)
+    prop = aot.Propagator(model, config)   # or aot.Propagator(model, flip=True, ...)
     prop.add_reference(frame, mask)
     out = prop.step(frame)          # out.labels, out.probs
     outs = aot.step_together([prop_a, prop_b], [frame_a, frame_b])   # several videos at once
@@ -16,6 +18,8 @@ from aot.config import VARIANTS, DeAOTConfig
 from aot.edge_refinement import EdgeRefinement
 from aot.model.deaot import DeAOT
 from aot.propagator import Propagator, StepOutput, step_together
+from aot.propagator_config import PropagatorConfig
 
 __all__ = ["CheckpointError", "DeAOT", "DeAOTConfig", "EdgeRefinement", "Propagator",
-           "StepOutput", "VARIANTS", "infer_variant", "load_model", "step_together"]
+           "PropagatorConfig", "StepOutput", "VARIANTS", "infer_variant", "load_model",
+           "step_together"]

@@ -31,21 +31,23 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 
 from aot.batching import GroupRequest, propagate_groups, split_encoded
-from aot.edge_refinement import EdgeRefinement, refine_edges
+from aot.edge_refinement import refine_edges
 from aot.model.deaot import DeAOT, EncodedFrame
 from aot.model.propagation import LayerTokens
 from aot.object_group import ObjectGroup, merge_group_logits
 from aot.object_slots import MAX_OBJECT_ID, ObjectSlots, check_labels
 from aot.precision import resolve_precision
+from aot.propagator_config import PropagatorConfig
 from aot.preprocess import check_frame, network_input_size, preprocess_frame, resize_labels
 from aot.small_objects import cell_area, drop_small_objects, minimum_areas
-from aot.views import check_scales, fuse_views, mirrored
+from aot.views import fuse_views, mirrored
 
 logger = logging.getLogger(__name__)
 
@@ -109,57 +111,28 @@ class Propagator:
 
     Args:
         model: a DeAOT network (see :func:`aot.load_model`), in eval mode.
-        long_term_gap: frames between long-term memory additions; default: the variant's.
-        max_long_term: bound of the long-term memory in frames; ``None`` (default) is
-            unbounded as in the official code. Annotated frames are never evicted.
-        precision: ``fp32`` (default, the official numerics), ``bf16-attention``, ``bf16``,
-            ``fp16`` or ``auto`` (the fast path for the device); see :mod:`aot.precision`.
-        flip: also propagate the left-right mirrored video (at every scale).
-        scales: factors of the network input size, each one view of the video; the
-            first is this propagator's own. The official input size is 1.0.
-        min_object_cells: objects predicted smaller than this many decoder output cells
-            (4x4 network-input pixels each, at the first scale) are reported and remembered
-            as absent (see :mod:`aot.small_objects`); objects never annotated that large
-            are kept. 0 (default) keeps every pixel, as the official code does.
-        edge_refinement: guided-filter the reported probabilities with the frame
-            (:class:`aot.edge_refinement.EdgeRefinement`); ``None`` (default) reports the
-            network's, as the official code does.
-        group_size: objects per network pass (default: the model's ``max_objects``, 10);
-            more objects are split into groups. A model trained on fewer objects at once
-            tells only that many apart in one pass.
+        config: how to track (see :class:`aot.PropagatorConfig`); default: the official
+            evaluation's settings.
+        **options: fields of :class:`aot.PropagatorConfig` given one by one
+            (``Propagator(model, flip=True)``), which replace those of ``config``.
     """
 
-    def __init__(self, model: DeAOT, long_term_gap: int | None = None,
-                 max_long_term: int | None = None, precision: str = "fp32",
-                 flip: bool = False, scales: Sequence[float] = (1.0,),
-                 min_object_cells: float = 0.0,
-                 edge_refinement: EdgeRefinement | None = None,
-                 group_size: int | None = None) -> None:
-        if long_term_gap is not None and long_term_gap < 1:
-            raise ValueError(f"long_term_gap must be at least 1, got {long_term_gap}")
-        if max_long_term is not None and max_long_term < 1:
-            raise ValueError(f"max_long_term must be at least 1, got {max_long_term}")
-        if not min_object_cells >= 0:
-            raise ValueError(f"min_object_cells must be 0 or more, got {min_object_cells}")
-        group_size = group_size or model.config.max_objects
-        if not 1 <= group_size <= model.config.max_objects:
+    def __init__(self, model: DeAOT, config: PropagatorConfig | None = None,
+                 **options: Any) -> None:
+        config = replace(config or PropagatorConfig(), **options)
+        group_size = config.group_size or model.config.max_objects
+        if group_size > model.config.max_objects:
             raise ValueError(f"group_size must be 1 to {model.config.max_objects}, "
                              f"got {group_size}")
         self.model = model
+        self.config = config
         self.group_size = group_size
-        self.long_term_gap = long_term_gap or model.config.long_term_gap
-        self.max_long_term = max_long_term
+        self.long_term_gap = config.long_term_gap or model.config.long_term_gap
         self.device = next(model.parameters()).device
-        self.policy = resolve_precision(precision, self.device)
+        self.policy = resolve_precision(config.precision, self.device)
         self.precision = self.policy.name
-        self.scales = check_scales(scales)
-        self.min_object_cells = float(min_object_cells)
-        self.edge_refinement = edge_refinement
-        views = [(scale, mirror) for scale in self.scales
-                 for mirror in ((False, True) if flip else (False,))][1:]
-        self._views = [(Propagator(model, long_term_gap, max_long_term, precision,
-                                   scales=(scale,), group_size=group_size), mirror)
-                       for scale, mirror in views]
+        self._views = [(Propagator(model, config.single_view(scale)), mirror)
+                       for scale, mirror in config.views[1:]]
         self.reset()
 
     def reset(self) -> None:
@@ -201,7 +174,7 @@ class Propagator:
         if not self.slots:
             raise ValueError("the mask holds no object (all pixels are 0)")
         self._set_object_count(self.num_objects)
-        if self.min_object_cells > 0:
+        if self.config.min_object_cells > 0:
             self._remember_minimum_areas(labels)
         input_labels = resize_labels(labels.to(self.device), self.input_size)
         with self.policy.autocast(self.device):
@@ -214,6 +187,11 @@ class Propagator:
     def num_objects(self) -> int:
         """N, the number of objects tracked (each has an identity slot)."""
         return len(self.slots)
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """The network input scales tracked, this propagator's own first."""
+        return self.config.scales
 
     @property
     def flip(self) -> bool:
@@ -289,7 +267,7 @@ class Propagator:
     def _remember_minimum_areas(self, labels: torch.Tensor) -> None:
         """Fold a reference's (H, W) labels into the per-id minimum areas, once per
         reference rather than per frame."""
-        min_area = self.min_object_cells * cell_area(self.frame_size, self.input_size)
+        min_area = self.config.min_object_cells * cell_area(self.frame_size, self.input_size)
         areas = minimum_areas(labels, MAX_OBJECT_ID + 1, min_area).to(self.device)
         self._min_areas = areas if self._min_areas is None else self._min_areas.maximum(areas)
 
@@ -304,7 +282,7 @@ class Propagator:
         if self.frame_size is None:
             self.frame_size = size
             self.input_size = network_input_size(*size, self.model.config.align_corners,
-                                                 self.scales[0])
+                                                 self.config.scales[0])
         return _encode_together([self], [frame])[0]
 
     def _set_object_count(self, total: int) -> None:
@@ -312,7 +290,7 @@ class Propagator:
         while len(self.groups) < needed:
             first_id = len(self.groups) * self.group_size + 1
             self.groups.append(ObjectGroup(self.model, first_id, self.group_size,
-                                           self.long_term_gap, self.max_long_term,
+                                           self.long_term_gap, self.config.max_long_term,
                                            self.policy.attention_dtype))
         for group in self.groups:
             group.set_object_count(total)
@@ -369,7 +347,7 @@ def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray
         flipped = labels.flip(-1) if propagator.flip else labels
         for member, frame, mirror, enc, result in steps:
             member._keep_pending(frame, enc, result, flipped if mirror else labels)
-        refinement = propagator.edge_refinement
+        refinement = propagator.config.edge_refinement
         if refinement is not None:
             radius = refinement.frame_radius(propagator.frame_size, propagator.input_size)
             labels, fused = refine_edges(fused, steps[0][1], radius, refinement.eps)

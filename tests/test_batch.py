@@ -19,6 +19,7 @@ from helpers import save_checkpoint, synthetic_model
 from tracker.batch import STATUS_FILE, track_video
 from tracker.cli import main as cli_main
 from tracker.masks import encode_png, read_label_png
+from tracker.tracking_options import TrackingOptions
 from tracker.video import open_video
 from tracker.video_writer import H264Writer
 
@@ -40,7 +41,8 @@ def first_mask(tmp_path_factory, small_clip) -> Path:
 def finished(tmp_path_factory, small_clip, first_mask, deaott_checkpoint):
     """An output root holding one finished run, and its files' digests."""
     out = tmp_path_factory.mktemp("out")
-    result = track_video(small_clip, out, mask=first_mask, deaot=str(deaott_checkpoint))
+    result = track_video(small_clip, out, mask=first_mask,
+                         tracking=TrackingOptions(deaot=str(deaott_checkpoint)))
     assert result.frames == 12 and result.objects == 2
     return out, _digest(out / "small")
 
@@ -58,7 +60,8 @@ def test_finished_run_has_every_export(finished):
 def test_edge_refinement_on_request(tmp_path, finished, small_clip, first_mask,
                                     deaott_checkpoint):
     out, _ = finished
-    track_video(small_clip, tmp_path, mask=first_mask, deaot=str(deaott_checkpoint), edges="on")
+    track_video(small_clip, tmp_path, mask=first_mask,
+                tracking=TrackingOptions(deaot=str(deaott_checkpoint), edges="on"))
     assert json.loads((tmp_path / "small" / STATUS_FILE).read_text())["edge_refinement"]
     plain = [read_label_png(out / "small" / "masks" / f"{t:05d}.png") for t in range(1, 12)]
     refined = [read_label_png(tmp_path / "small" / "masks" / f"{t:05d}.png")
@@ -93,7 +96,8 @@ def test_one_frame_video(tmp_path, small_clip, first_mask, deaott_checkpoint):
     path = tmp_path / "single.mp4"
     with open_video(small_clip) as video, H264Writer(path, 25, (320, 136)) as writer:
         writer.write(video.read(0))
-    result = track_video(path, tmp_path / "out", mask=first_mask, deaot=str(deaott_checkpoint))
+    result = track_video(path, tmp_path / "out", mask=first_mask,
+                         tracking=TrackingOptions(deaot=str(deaott_checkpoint)))
     assert result.frames == 1
     stored = read_label_png(tmp_path / "out" / "single" / "masks" / "00000.png")
     assert np.array_equal(stored, read_label_png(first_mask))
@@ -170,7 +174,8 @@ def test_bad_input_gives_a_clear_error_and_keeps_results(name, bad_inputs, finis
         monkeypatch.setenv("CLICKTRACK_CHECKPOINTS", str(weights))
     target = options.pop("out", out)
     with pytest.raises((ValueError, OSError)) as error:
-        track_video(source, target, skip_finished=False, **options)
+        track_video(source, target, skip_finished=False,
+                    tracking=TrackingOptions(deaot=options.pop("deaot", None)), **options)
     assert __import__("re").search(message, str(error.value)), str(error.value)
     assert _digest(out / "small") == before
 

@@ -14,6 +14,7 @@ from aot.reference import load_case
 from tracker.batch import STATUS_FILE, track_video
 from tracker.masks import encode_png, read_label_png
 from tracker.models import deaot_group_size, describe_groups
+from tracker.tracking_options import TrackingOptions
 from tracker.video import read_image
 from tracker.video_writer import H264Writer
 from tracker.vos_benchmark import find_sequences, read_annotation
@@ -93,8 +94,8 @@ def test_batch_output_holds_exactly_the_given_ids(tmp_path, three_riders):
     for name, mapping in {"dense": {1: 1, 2: 2, 3: 3}, "sparse": {1: 1, 2: 3, 3: 7}}.items():
         png = tmp_path / f"{name}.png"
         png.write_bytes(encode_png(_relabel(mask, mapping)))
-        track_video(video, tmp_path / name, mask=png, deaot="clicktrack_deaott",
-                    flip="off", scales="1.0", edges="off")
+        track_video(video, tmp_path / name, mask=png, tracking=TrackingOptions(
+            deaot="clicktrack_deaott", flip="off", scales="1.0", edges="off"))
         results[name] = [read_label_png(tmp_path / name / "riders" / "masks" / f"{t:05d}.png")
                          for t in range(len(frames))]
     for dense, sparse in zip(results["dense"], results["sparse"]):
@@ -158,8 +159,8 @@ def test_the_batch_command_gives_the_bundled_model_its_groups(tmp_path, three_ri
             writer.write(frame)
     png.write_bytes(encode_png(four))
     caplog.set_level("INFO")
-    track_video(video, tmp_path / "out", mask=png, deaot="clicktrack_deaott", flip="off",
-                scales="1.0", edges="off")
+    track_video(video, tmp_path / "out", mask=png, tracking=TrackingOptions(
+        deaot="clicktrack_deaott", flip="off", scales="1.0", edges="off"))
     assert "4 objects in 2 passes of at most 3 per frame" in caplog.text
     status = json.loads((tmp_path / "out" / "four" / STATUS_FILE).read_text())
     assert status["group_size"] == 3

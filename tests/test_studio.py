@@ -127,6 +127,6 @@ def test_more_objects_than_the_bundled_model_knows_are_tracked_in_groups(tmp_pat
             studio.click(0, x, y, "positive")
         studio.track()
         assert "4 objects in 2 passes of at most 3 per frame" in studio.model_note
-        assert studio.tracker.group_size == 3
+        assert studio.tracker.plan.propagator.group_size == 3
     finally:
         studio.close()

@@ -3,14 +3,20 @@ video I/O, exports, weight downloads and the batch command.
 
 Python API::
 
-    from tracker import Tracker, track_video
+    from tracker import TrackingOptions, track_video
     track_video("clip.mp4", "out/", prompts="prompts.json")   # batch, exports included
+    track_video("clip.mp4", "out/", mask="first.png",
+                tracking=TrackingOptions(propagation="deaot", flip="off"))
+
+    tracker = Tracker(video, "work/", model, segmenter, plan=TrackingOptions().resolve())
 """
 
 from tracker.batch import track_video
 from tracker.segmenter import Prompt, PromptError, SegmentResult
 from tracker.session import Tracker, TrackingReport
+from tracker.tracking_options import TrackingOptions, TrackingPlan
 from tracker.video import VideoError, VideoLimits, open_video
 
-__all__ = ["Prompt", "PromptError", "SegmentResult", "Tracker", "TrackingReport",
-           "VideoError", "VideoLimits", "open_video", "track_video"]
+__all__ = ["Prompt", "PromptError", "SegmentResult", "Tracker", "TrackingOptions",
+           "TrackingPlan", "TrackingReport", "VideoError", "VideoLimits", "open_video",
+           "track_video"]

@@ -27,20 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from aot.precision import resolve_precision
 from tracker.atomic import write_json
 from tracker.exports import export_results
 from tracker.fingerprint import Fingerprint, file_digest, input_identity
 from tracker.flow_color_propagator import NAME as FLOW_COLOR
 from tracker.masks import MaskStore, read_label_png
 from tracker.models import (DEFAULT_OFFLINE_SEGMENTER, FLOW_COLOR_NOTE, OFFLINE_SEGMENTERS,
-                            ModelCache, check_device, deaot_group_size, deaot_weights,
-                            describe_augmentation, describe_groups, sam_weights, use_edges,
-                            use_flip, use_propagation, use_scales)
+                            ModelCache, deaot_weights, describe_groups, sam_weights)
 from tracker.prompts import ObjectPrompt, read_prompts
 from tracker.result_folder import ResultFolder
-from tracker.session import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS, Tracker
+from tracker.session import Tracker
 from tracker.stepping import Steps, run_alone
+from tracker.tracking_options import TrackingOptions
 from tracker.video import FrameSource, VideoError, VideoLimits, open_video
 
 logger = logging.getLogger(__name__)
@@ -114,14 +112,10 @@ def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
 
 def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       mask: str | os.PathLike | None = None,
-                      prompts: str | os.PathLike | None = None, *, deaot: str | None = None,
-                      sam: str | None = None, device: str = "cpu", sam_gap: int = 0,
-                      max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
-                      long_term_gap: int | None = None, min_area: int = 200,
-                      precision: str = "auto", flip: str = "auto", scales: str = "auto",
-                      min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS, edges: str = "auto",
-                      propagation: str = "auto", limits: VideoLimits = VideoLimits(),
-                      models: ModelCache | None = None,
+                      prompts: str | os.PathLike | None = None, *,
+                      tracking: TrackingOptions = TrackingOptions(), sam: str | None = None,
+                      sam_gap: int = 0, min_area: int = 200,
+                      limits: VideoLimits = VideoLimits(), models: ModelCache | None = None,
                       skip_finished: bool = True,
                       on_progress: Callable[[int, int], None] | None = None
                       ) -> Steps[VideoResult]:
@@ -133,27 +127,13 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         out_dir: the output root; results go to ``out_dir/<input stem>/``.
         mask: PNG of object ids for frame 0.
         prompts: prompts JSON (see :mod:`tracker.prompts`).
-        deaot: DeAOT registry name or checkpoint path (default: best present).
+        tracking: how objects are carried, with which model, settings and device
+            (:class:`tracker.tracking_options.TrackingOptions`; ``auto`` choices are
+            resolved once, for the model named or the best present).
         sam: SAM registry name or checkpoint path, or an offline segmenter's name
-            (default: the best SAM present, else geodesic_grabcut).
-        device: cpu or cuda.
+            (default: the best SAM present, else geodesic_grabcut), on ``tracking.device``.
         sam_gap: discover new objects every ``sam_gap`` frames (0: off).
-        max_long_term: bound of DeAOT's long-term memory in frames.
-        long_term_gap: frames between long-term memory additions.
         min_area: smallest new object in pixels.
-        precision: DeAOT's precision: auto (the device's fast path) or fp32 (official).
-        flip: flip test-time augmentation: ``on``, ``off`` or ``auto`` (on for the bundled
-            model only; see :func:`tracker.models.use_flip`).
-        scales: network input scales to track at and average: ``"auto"`` (1.0 and 1.2 for
-            the bundled model only) or factors such as ``"1.0,1.2"``; see
-            :func:`tracker.models.use_scales`.
-        min_object_cells: objects predicted smaller than this many DeAOT output cells are
-            dropped (0: keep every pixel).
-        edges: snap the masks to the frame's edges: ``on``, ``off`` or ``auto`` (on for the
-            bundled model only; see :func:`tracker.models.use_edges`).
-        propagation: how objects are carried: ``deaot``, ``flow-color`` (training-free) or
-            ``auto``: DeAOT when a model is named or an official checkpoint is present, else
-            flow-color (see :func:`tracker.models.use_propagation`).
         limits: the largest input accepted (see :class:`tracker.video.VideoLimits`).
         models: a cache to share loaded models across videos.
         skip_finished: return at once if the output holds a current result (same input,
@@ -170,19 +150,12 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
     if mask is not None and not Path(mask).is_file():
         raise FileNotFoundError(f"the mask {mask} does not exist")
     object_prompts = read_prompts(prompts) if prompts is not None else None
-    engine = use_propagation(propagation, deaot)
-    with_deaot = engine == "deaot"
-    flipping, scaling = use_flip(flip, deaot) and with_deaot, use_scales(scales, deaot)
-    refining = use_edges(edges, deaot) and with_deaot
-    group_size = deaot_group_size(deaot) if with_deaot else None
+    plan = tracking.resolve()
+    deaot, device = tracking.deaot, tracking.device
     needs_segmenter = object_prompts is not None or sam_gap > 0
-    settings = {"propagation": engine, "sam_gap": sam_gap, "min_area": min_area}
-    if with_deaot:
-        settings |= {"max_long_term": max_long_term, "long_term_gap": long_term_gap,
-                     "precision": resolve_precision(precision, check_device(device)).name,
-                     "flip": flipping, "scales": list(scaling),
-                     "min_object_cells": min_object_cells, "edge_refinement": refining,
-                     "group_size": group_size}
+    recorded = plan.record()
+    settings = {"propagation": recorded.pop("propagation"), "sam_gap": sam_gap,
+                "min_area": min_area, **recorded}
     fingerprint = _fingerprint(path, mask, prompts, deaot, sam if needs_segmenter else None,
                                device, needs_segmenter, settings, models)
     redone = _redo_reasons(out, path, fingerprint, skip_finished)
@@ -199,30 +172,24 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                                  f"{path.name} has {video.info.num_frames} frames")
             entry.prompt.validate(video.info.width, video.info.height)
         check_writable(out.parent)
-        model = models.deaot(deaot, device) if with_deaot else None
-        if not with_deaot and propagation == "auto":
+        model = models.deaot(deaot, device) if plan.uses_deaot else None
+        if not plan.uses_deaot and tracking.propagation == "auto":
             logger.warning("%s: %s", path.name, FLOW_COLOR_NOTE)
         segmenter = models.segmenter(sam if needs_segmenter else DEFAULT_OFFLINE_SEGMENTER,
                                      device)
         if sam_gap and not segmenter.can_segment_everything:
             raise ValueError(f"--sam-gap needs SAM; {segmenter.name} cannot segment "
                              "everything (download one: python -m tracker download sam_vit_b)")
-        if with_deaot and (flipping or scaling != (1.0,)):
-            logger.info("%s: DeAOT tracks with test-time augmentation (%s), %.1fx the compute "
-                        "of one pass (--flip off --scales 1.0 for one pass)", path.name,
-                        describe_augmentation(flipping, scaling),
-                        (1 + flipping) * sum(scale ** 2 for scale in scaling))
+        views = plan.describe_views()
+        if views:
+            logger.info("%s: %s", path.name, views)
         with ResultFolder(out) as folder:
             work = folder.begin()
             tracker = Tracker(video, work, model, segmenter, sam_gap=sam_gap,
-                              min_area=min_area, max_long_term=max_long_term,
-                              long_term_gap=long_term_gap, precision=precision,
-                              flip=flipping, scales=scaling,
-                              min_object_cells=min_object_cells, refine_edges=refining,
-                              propagation=engine, group_size=group_size)
+                              min_area=min_area, plan=plan)
             _annotate(tracker, labels, object_prompts)
-            groups = describe_groups(len(tracker.objects), group_size or
-                                     model.config.max_objects) if with_deaot else None
+            groups = describe_groups(len(tracker.objects), plan.propagator.group_size or
+                                     model.config.max_objects) if plan.uses_deaot else None
             if groups:
                 logger.info("%s: %s", path.name, groups)
             report = yield from tracker.track_steps(start=min(tracker.annotations),
@@ -237,7 +204,7 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                 "input": str(path.resolve()), "complete": True, "frames": result.frames,
                 "objects": result.objects, "seconds": round(result.seconds, 2),
                 "segmenter": segmenter.name,
-                "deaot": model.config.name if with_deaot else None,
+                "deaot": model.config.name if plan.uses_deaot else None,
                 **settings, "fingerprint": fingerprint.to_json()})
             folder.commit()
     return result

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tracker.cli_options import (THREADS_HELP, add_deaot_arguments, add_limit_arguments,
-                                 deaot_options, non_negative, positive, video_limits)
+                                 non_negative, positive, tracking_options, video_limits)
 from tracker.interrupts import sigterm_as_ctrl_c
 
 logger = logging.getLogger("tracker")
@@ -53,7 +53,8 @@ def _track(args: argparse.Namespace) -> int:
         return track_video_steps(
             source, args.out, mask=args.mask, prompts=args.prompts, sam=args.sam,
             sam_gap=args.sam_gap, min_area=args.min_area, limits=limits, models=models,
-            skip_finished=not args.force, on_progress=progress, **deaot_options(args))
+            skip_finished=not args.force, on_progress=progress,
+            tracking=tracking_options(args))
 
     jobs = (job(i, source) for i, source in enumerate(args.inputs))
     with logging_redirect_tqdm(), tqdm(total=len(args.inputs), desc="videos", unit="video",
@@ -133,25 +134,21 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _bench_synthetic(args: argparse.Namespace) -> int:
     import tempfile
+    from dataclasses import replace
 
-    from tracker.models import (ModelCache, describe_augmentation, use_edges, use_flip,
-                                use_scales)
-    from tracker.synthetic_benchmark import HELD_OUT_SEED, run_synthetic_benchmark
+    from tracker.models import ModelCache
+    from tracker.synthetic_benchmark import HELD_OUT_SEED, describe, run_synthetic_benchmark
 
     model = ModelCache().deaot(args.deaot, args.device)
-    flip, scales = use_flip(args.flip, args.deaot), use_scales(args.scales, args.deaot)
-    refine_edges = use_edges(args.edges, args.deaot)
+    plan = replace(tracking_options(args), propagation="deaot", precision="fp32").resolve()
+    config = replace(plan.propagator, max_long_term=None)  # the official, unbounded memory
     out = args.out or Path(tempfile.mkdtemp(prefix="clicktrack-synthetic-"))
     seed = HELD_OUT_SEED if args.seed is None else args.seed
     result = run_synthetic_benchmark(model, out, clips=args.clips, seed=seed,
                                      size=(args.size, args.size), frames=args.frames,
-                                     flip=flip, scales=scales,
-                                     min_object_cells=args.min_object_cells,
-                                     refine_edges=refine_edges)
+                                     config=config)
     print(result.model.table())
-    print(f"model J&F {result.model.jf:.3f} ({describe_augmentation(flip, scales)}, objects "
-          f"under {args.min_object_cells:g} cells dropped, edge refinement "
-          f"{'on' if refine_edges else 'off'})   static "
+    print(f"model J&F {result.model.jf:.3f} ({describe(config)})   static "
           f"first-mask baseline J&F {result.static_baseline.jf:.3f}   (masks in {out})")
     return 0
 
@@ -247,7 +244,7 @@ def _bench_vos(args: argparse.Namespace) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="clicktrack-vos-"))
     try:
         result = run_vos_benchmark(args.data, out, args.sequences, args.frames,
-                                   **deaot_options(args))
+                                   tracking=tracking_options(args))
     except EvaluationError as error:
         logger.error("%s", error)
         return 2

@@ -4,9 +4,12 @@ options that ``track``, ``bench-vos`` and ``bench-synthetic`` share."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracker.video_limits import VideoLimits
+
+if TYPE_CHECKING:
+    from tracker.tracking_options import TrackingOptions
 
 FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and average (about "
              "2x DeAOT's compute); auto = on for the bundled model only")
@@ -86,7 +89,7 @@ def add_deaot_arguments(parser: argparse.ArgumentParser, memory: bool = True) ->
     test-time augmentation, speck dropping, edge refinement and (with ``memory``) the
     long-term memory bound."""
     from tracker.models import AUTO_CHOICES, PROPAGATIONS
-    from tracker.session import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS
+    from tracker.tracking_options import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS
 
     if memory:
         parser.add_argument("--propagation", choices=PROPAGATIONS, default="auto",
@@ -109,14 +112,20 @@ def add_deaot_arguments(parser: argparse.ArgumentParser, memory: bool = True) ->
     parser.add_argument("--edges", choices=AUTO_CHOICES, default="auto", help=EDGES_HELP)
 
 
-def deaot_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options of :func:`add_deaot_arguments` as :func:`tracker.batch.track_video`
-    takes them."""
-    return {"propagation": args.propagation,
-            "deaot": args.deaot, "device": args.device,
-            "max_long_term": args.max_long_term or None, "precision": args.precision,
-            "flip": args.flip, "scales": args.scales,
-            "min_object_cells": args.min_object_cells, "edges": args.edges}
+def tracking_options(args: argparse.Namespace) -> TrackingOptions:
+    """The choices of :func:`add_deaot_arguments` as one
+    :class:`tracker.tracking_options.TrackingOptions`; arguments a subcommand does not
+    declare keep their defaults."""
+    from tracker.tracking_options import TrackingOptions
+
+    declared = {"propagation": "propagation", "deaot": "deaot", "device": "device",
+                "precision": "precision", "flip": "flip", "scales": "scales",
+                "edges": "edges", "min_object_cells": "min_object_cells"}
+    choices = {field: getattr(args, name) for field, name in declared.items()
+               if hasattr(args, name)}
+    if hasattr(args, "max_long_term"):
+        choices["max_long_term"] = args.max_long_term or None
+    return TrackingOptions(**choices)
 
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,23 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from aot import DeAOT, EdgeRefinement, Propagator, StepOutput
+from aot import DeAOT, Propagator, StepOutput
 from aot.object_slots import MAX_OBJECT_ID
 from tracker.discovery import find_new_objects
-from tracker.flow_color_propagator import NAME as FLOW_COLOR
 from tracker.flow_color_propagator import FlowColorPropagator
 from tracker.masks import MaskStore
 from tracker.segmenter import Prompt, Segmenter, SegmentResult
 from tracker.session_records import Annotation, PromptOutcome, TrackedObject, TrackingReport
 from tracker.stepping import Steps, run_alone
+from tracker.tracking_options import TrackingPlan
 from tracker.video import FrameSource
 
 logger = logging.getLogger(__name__)
 
-#: Default bound of the long-term memory (frames); annotated frames are always kept.
-DEFAULT_MAX_LONG_TERM = 10
-#: Objects predicted smaller than this many DeAOT output cells are dropped (aot.small_objects).
-DEFAULT_MIN_OBJECT_CELLS = 2.0
 
 
 @dataclass
@@ -63,31 +59,16 @@ class Tracker:
         sam_gap: look for new objects every ``sam_gap`` frames while tracking forward
             (0: never). Needs a segmenter that can segment everything.
         min_area: smallest new object, in pixels.
-        max_long_term: bound of DeAOT's long-term memory in frames (``None``: unbounded).
-        long_term_gap: frames between long-term memory additions (default: the variant's).
-        precision: DeAOT's precision (see :mod:`aot.precision`); ``auto`` is the fast path
-            of the device, ``fp32`` the official numerics.
-        flip, scales: flip and multi-scale test-time augmentation (see :class:`aot.Propagator`).
-        min_object_cells: objects predicted smaller than this many DeAOT output cells are
-            reported and remembered as absent (0: keep all; see :class:`aot.Propagator`).
-        refine_edges: snap the masks written to the frame's edges (:mod:`aot.edge_refinement`).
-        propagation: ``"deaot"`` (``model`` and the DeAOT settings above) or
-            ``"flow-color"``, the training-free :class:`FlowColorPropagator`, which needs no
-            model.
-        group_size: DeAOT's objects per network pass (``None``: the model's 10; see
-            :func:`tracker.models.deaot_group_size`).
+        plan: how objects are carried (:class:`tracker.tracking_options.TrackingPlan`):
+            DeAOT (``model``, with the plan's :class:`aot.PropagatorConfig`) or the
+            training-free :class:`FlowColorPropagator`, which needs no model. Default:
+            DeAOT with the tracker's default settings. Replace it whole to change how the
+            next run tracks.
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
                  segmenter: Segmenter, sam_gap: int = 0, min_area: int = 200,
-                 max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
-                 long_term_gap: int | None = None, precision: str = "auto",
-                 flip: bool = False, scales: tuple[float, ...] = (1.0,),
-                 min_object_cells: float = DEFAULT_MIN_OBJECT_CELLS,
-                 refine_edges: bool = False, propagation: str = "deaot",
-                 group_size: int | None = None) -> None:
-        if propagation not in ("deaot", FLOW_COLOR):
-            raise ValueError(f"propagation must be deaot or {FLOW_COLOR}, got {propagation!r}")
+                 plan: TrackingPlan = TrackingPlan()) -> None:
         if sam_gap < 0:
             raise ValueError(f"sam_gap must be 0 (off) or positive, got {sam_gap}")
         if sam_gap and not segmenter.can_segment_everything:
@@ -99,15 +80,7 @@ class Tracker:
         self.segmenter = segmenter
         self.sam_gap = sam_gap
         self.min_area = min_area
-        self.max_long_term = max_long_term
-        self.long_term_gap = long_term_gap
-        self.precision = precision
-        self.flip = flip
-        self.scales = scales
-        self.min_object_cells = min_object_cells
-        self.refine_edges = refine_edges
-        self.propagation = propagation
-        self.group_size = group_size
+        self.plan = plan
         self._state = _State({}, {}, {}, set(), 1, None)
         self._history: list[_State] = []
         self._cached_frame: tuple[int, np.ndarray] | None = None
@@ -277,7 +250,7 @@ class Tracker:
         if direction not in ("both", "forward", "backward"):
             raise ValueError(f"direction must be both, forward or backward, not {direction!r}")
         state = self._state
-        if self.model is None and self.propagation == "deaot":
+        if self.model is None and self.plan.uses_deaot:
             raise ValueError("no DeAOT model: tracking with DeAOT needs one")
         if not state.annotations:
             raise ValueError("nothing to track: prompt at least one object first")
@@ -345,14 +318,9 @@ class Tracker:
 
     def _new_propagator(self) -> Propagator | FlowColorPropagator:
         """The propagation engine of one tracking pass."""
-        if self.propagation == FLOW_COLOR:
-            return FlowColorPropagator()
-        return Propagator(self.model, long_term_gap=self.long_term_gap,
-                          max_long_term=self.max_long_term, precision=self.precision,
-                          flip=self.flip, scales=self.scales,
-                          min_object_cells=self.min_object_cells,
-                          edge_refinement=EdgeRefinement() if self.refine_edges else None,
-                          group_size=self.group_size)
+        if not self.plan.uses_deaot:
+            return FlowColorPropagator(self.plan.flow_color)
+        return Propagator(self.model, self.plan.propagator)
 
     @staticmethod
     def _merge_annotation(annotation: Annotation, predicted: np.ndarray) -> np.ndarray:

@@ -20,12 +20,11 @@ import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
-from tracker.models import (BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, deaot_group_size,
-                            describe_groups, is_bundled, use_edges, use_flip, use_propagation,
-                            use_scales)
+from tracker.models import BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, describe_groups, is_bundled
 from tracker.overlay import draw_overlay, object_colour
 from tracker.segmenter import Prompt
-from tracker.session import DEFAULT_MAX_LONG_TERM, Tracker, TrackingReport
+from tracker.session import Tracker, TrackingReport
+from tracker.tracking_options import DEFAULT_MAX_LONG_TERM, TrackingOptions
 from tracker.video import IMAGE_EXTENSIONS, VideoLimits, open_video
 
 logger = logging.getLogger(__name__)
@@ -53,6 +52,14 @@ class Settings:
     flip: str = "auto"
     scales: str = "auto"
     edges: str = "auto"
+
+    def tracking(self) -> TrackingOptions:
+        """How these settings say to track (``auto`` choices resolve at each run, for the
+        models present then)."""
+        return TrackingOptions(propagation=self.propagation, deaot=self.deaot,
+                               device=self.device, precision=self.precision, flip=self.flip,
+                               scales=self.scales, edges=self.edges,
+                               max_long_term=self.max_long_term)
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,7 @@ class StudioSession:
             # DeAOT is loaded at the first tracking run: prompting needs only the segmenter.
             self.tracker = Tracker(video, self.folder / "work", None,
                                    self.models.segmenter(self.settings.sam, self.settings.device),
-                                   max_long_term=self.settings.max_long_term,
-                                   precision=self.settings.precision)
+                                   plan=self.settings.tracking().resolve())
             self.current_object = None
             self.box_corner = None
             self.clicks = {}
@@ -141,20 +147,16 @@ class StudioSession:
         return self.tracker.num_frames if self.tracker else 0
 
     def _prepare_propagation(self, tracker: Tracker) -> str:
-        """Set the tracker's engine and DeAOT model from the settings; the note for the
-        user about what tracks (empty when an official DeAOT does)."""
+        """Give the tracker the plan the settings make now and its DeAOT model; the note for
+        the user about what tracks (empty when an official DeAOT does)."""
         settings = self.settings
-        tracker.propagation = use_propagation(settings.propagation, settings.deaot)
-        if tracker.propagation != "deaot":
+        tracker.plan = plan = settings.tracking().resolve()
+        if not plan.uses_deaot:
             tracker.model = None
             return FLOW_COLOR_NOTE if settings.propagation == "auto" else ""
         tracker.model = self.models.deaot(settings.deaot, settings.device)
-        tracker.flip = use_flip(settings.flip, settings.deaot)
-        tracker.scales = use_scales(settings.scales, settings.deaot)
-        tracker.refine_edges = use_edges(settings.edges, settings.deaot)
-        tracker.group_size = deaot_group_size(settings.deaot)
-        groups = describe_groups(len(tracker.objects),
-                                 tracker.group_size or tracker.model.config.max_objects)
+        groups = describe_groups(len(tracker.objects), plan.propagator.group_size or
+                                 tracker.model.config.max_objects)
         if groups:
             logger.info("session %s: %s", self.folder.name, groups)
         return "; ".join(note for note in (
@@ -166,8 +168,7 @@ class StudioSession:
         if self.tracker is not None:
             self.tracker.segmenter = self.models.segmenter(settings.sam, settings.device)
             self.tracker.sam_gap = settings.sam_gap
-            self.tracker.max_long_term = settings.max_long_term
-            self.tracker.precision = settings.precision
+            self.tracker.plan = settings.tracking().resolve()
 
     # ---------------------------------------------------------------- prompts
     def new_object(self) -> int:

@@ -31,6 +31,7 @@ from tracker.batch import track_video
 from tracker.evaluate import EvaluationError, EvaluationReport, score_video
 from tracker.masks import MaskStore, encode_png, read_label_png
 from tracker.models import ModelCache
+from tracker.tracking_options import TrackingOptions
 from tracker.video import IMAGE_EXTENSIONS, read_image
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,8 @@ class VosBenchmark:
 
 def run_vos_benchmark(root: str | Path, out_dir: str | Path,
                       sequences: list[str] | None = None, max_frames: int | None = None,
-                      models: ModelCache | None = None, **track_options: Any) -> VosBenchmark:
+                      models: ModelCache | None = None,
+                      tracking: TrackingOptions = TrackingOptions()) -> VosBenchmark:
     """Track every sequence with the batch pipeline and the two baselines; score them.
 
     Args:
@@ -168,7 +170,8 @@ def run_vos_benchmark(root: str | Path, out_dir: str | Path,
         max_frames: cut each sequence to its first frames (default: whole sequences, as
             DAVIS scores them).
         models: a model cache shared across sequences.
-        track_options: options of :func:`tracker.batch.track_video` (model, settings).
+        tracking: how the batch pipeline tracks (model, settings), as
+            :func:`tracker.batch.track_video` takes it.
     """
     out_dir, models = Path(out_dir), models or ModelCache()
     timing = {method: 0.0 for method in METHODS}
@@ -176,8 +179,7 @@ def run_vos_benchmark(root: str | Path, out_dir: str | Path,
     total_frames = 0
     for sequence in find_sequences(root, sequences, max_frames):
         truths = [read_annotation(p) for p in sequence.annotations]
-        predicted = _track_sequence(sequence, truths[0], out_dir, models, timing,
-                                    track_options)
+        predicted = _track_sequence(sequence, truths[0], out_dir, models, timing, tracking)
         began = time.perf_counter()
         carried = [truths[0], *carry_by_flow(sequence.frames, truths[0])]
         timing["flow"] += time.perf_counter() - began
@@ -195,7 +197,7 @@ def run_vos_benchmark(root: str | Path, out_dir: str | Path,
 
 def _track_sequence(sequence: VosSequence, first: np.ndarray, out_dir: Path,
                     models: ModelCache, timing: dict[str, float],
-                    track_options: dict[str, Any]) -> list[np.ndarray]:
+                    tracking: TrackingOptions) -> list[np.ndarray]:
     """The batch pipeline's masks of a sequence (its frames linked into a folder)."""
     frames = out_dir / "frames" / sequence.name
     frames.mkdir(parents=True, exist_ok=True)
@@ -208,7 +210,7 @@ def _track_sequence(sequence: VosSequence, first: np.ndarray, out_dir: Path,
     mask.write_bytes(encode_png(first))
     began = time.perf_counter()
     track_video(frames, out_dir / "model", mask=mask, models=models, skip_finished=False,
-                **track_options)
+                tracking=tracking)
     timing["model"] += time.perf_counter() - began
     store = MaskStore(out_dir / "model" / sequence.name / "masks")
     return [store.read(i) for i in range(len(sequence.frames))]
