@@ -17,8 +17,9 @@ from aot.checkpoint import CheckpointError, infer_variant, load_model
 from aot.config import VARIANTS, DeAOTConfig
 from aot.edge_refinement import EdgeRefinement
 from aot.model.deaot import DeAOT
-from aot.propagator import Propagator, StepOutput, step_together
+from aot.propagator import Propagator, StepOutput
 from aot.propagator_config import PropagatorConfig
+from aot.stepping import step_together
 
 __all__ = ["CheckpointError", "DeAOT", "DeAOTConfig", "EdgeRefinement", "Propagator",
            "PropagatorConfig", "StepOutput", "VARIANTS", "infer_variant", "load_model",

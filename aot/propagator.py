@@ -30,14 +30,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from aot.batching import GroupRequest, propagate_groups, split_encoded
 from aot.edge_refinement import refine_edges
 from aot.model.deaot import DeAOT, EncodedFrame
 from aot.model.propagation import LayerTokens
@@ -45,8 +43,9 @@ from aot.object_group import ObjectGroup, merge_group_logits
 from aot.object_slots import MAX_OBJECT_ID, ObjectSlots, check_labels
 from aot.precision import resolve_precision
 from aot.propagator_config import PropagatorConfig
-from aot.preprocess import check_frame, network_input_size, preprocess_frame, resize_labels
+from aot.preprocess import check_frame, network_input_size, resize_labels
 from aot.small_objects import cell_area, drop_small_objects, minimum_areas
+from aot.stepping import encode_frames, step_together
 from aot.views import fuse_views, mirrored
 
 logger = logging.getLogger(__name__)
@@ -94,6 +93,16 @@ class StepOutput:
         """(N + 1, H, W) float32 softmax over the background and the objects, channel i
         being object ``object_ids[i - 1]`` (computed on access)."""
         return torch.softmax(self._logits, dim=0)[: self.num_objects + 1]
+
+
+@dataclass(frozen=True)
+class ViewPass:
+    """One view's part of a step: the propagator that tracks the view, the frame as that
+    view sees it ((H, W, 3) uint8 RGB), and whether it is the mirrored one."""
+
+    view: Propagator
+    frame: np.ndarray
+    mirrored: bool
 
 
 @dataclass
@@ -209,17 +218,52 @@ class Propagator:
         flipped = tuple(mirrored(array) for array in arrays) if self.flip else arrays
         return [(view, mirror, flipped if mirror else arrays) for view, mirror in self._views]
 
-    def _passes(self, frame: np.ndarray) -> list[tuple[Propagator, np.ndarray, bool]]:
-        """(propagator, its input, mirrored?) of each view of ``frame``, this one first."""
-        return [(self, frame, False)] + [(view, view_frame, mirror)
-                                         for view, mirror, (view_frame,) in self._views_of(frame)]
-
-    def _check_step(self, frame: np.ndarray) -> None:
-        """Raise before anything changes if ``frame`` cannot be the next frame."""
+    def check_step(self, frame: np.ndarray) -> None:
+        """Raise before anything changes if ``frame`` ((H, W, 3) uint8 RGB) cannot be the
+        next frame (the first phase of a step, see :mod:`aot.stepping`)."""
         if not self.groups:
             raise RuntimeError("add_reference must be called before step")
         check_frame(frame)
         self._check_frame_size(frame.shape[:2])
+
+    def begin_step(self, frame: np.ndarray) -> list[ViewPass]:
+        """Start a step on a checked frame: commit every view's pending memory update and
+        return the passes the step needs, this propagator's own first. Next, each pass's
+        frame is encoded and its groups propagated; then :meth:`finish_step`."""
+        passes = [ViewPass(self, frame, False)] + [
+            ViewPass(view, view_frame, mirror)
+            for view, mirror, (view_frame,) in self._views_of(frame)]
+        for one in passes:
+            one.view._commit_pending()
+        return passes
+
+    def finish_step(self, passes: list[ViewPass], encoded: list[EncodedFrame],
+                    results: list[list[tuple[torch.Tensor, list[LayerTokens]]]]
+                    ) -> StepOutput:
+        """End a step: fuse the passes' outputs into the frame's labels, drop specks, hold
+        each view's memory update until the next call, and refine the edges.
+
+        Args:
+            passes: those :meth:`begin_step` returned.
+            encoded: each pass's encoded frame.
+            results: per pass, per group of its view: (1, max_objects + 1, h, w) logits and
+                the layers' tokens (see :func:`aot.batching.propagate_groups`).
+        """
+        logits = [one.view._merge_groups(result) for one, result in zip(passes, results)]
+        fused = logits[0] if len(logits) == 1 else fuse_views(
+            logits, [one.mirrored for one in passes])
+        labels = fused.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
+        if self._min_areas is not None:
+            labels, fused = drop_small_objects(labels, fused, self._min_areas)
+        flipped = labels.flip(-1) if self.flip else labels
+        for one, frame, result in zip(passes, encoded, results):
+            one.view._keep_pending(one.frame, frame, result,
+                                   flipped if one.mirrored else labels)
+        refinement = self.config.edge_refinement
+        if refinement is not None:
+            radius = refinement.frame_radius(self.frame_size, self.input_size)
+            labels, fused = refine_edges(fused, passes[0].frame, radius, refinement.eps)
+        return StepOutput(self.slots.to_ids(labels), fused, self.slots.object_ids)
 
     def _merge_groups(self, results: list[tuple[torch.Tensor, list[LayerTokens]]]
                       ) -> torch.Tensor:
@@ -283,7 +327,7 @@ class Propagator:
             self.frame_size = size
             self.input_size = network_input_size(*size, self.model.config.align_corners,
                                                  self.config.scales[0])
-        return _encode_together([self], [frame])[0]
+        return encode_frames([self], [frame])[0]
 
     def _set_object_count(self, total: int) -> None:
         needed = max(math.ceil(total / self.group_size), 1)
@@ -294,80 +338,3 @@ class Propagator:
                                            self.policy.attention_dtype))
         for group in self.groups:
             group.set_object_count(total)
-
-
-@torch.inference_mode()
-def step_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray]
-                  ) -> list[StepOutput]:
-    """Step several propagators (one per video) at once: ``propagators[i].step(frames[i])``.
-
-    Frames of the same size are encoded as one batch, and object groups whose memories
-    have the same shape propagate as one batch (see :mod:`aot.batching`), which is faster
-    on a GPU. The results equal stepping each propagator alone, up to float rounding.
-
-    Args:
-        propagators: distinct propagators sharing one model and one precision, each
-            started with :meth:`Propagator.add_reference`.
-        frames: each propagator's next frame, (H, W, 3) uint8 RGB.
-
-    Raises:
-        ValueError: mismatched arguments or a bad frame; no propagator has changed then.
-    """
-    if len(propagators) != len(frames):
-        raise ValueError(f"{len(propagators)} propagators but {len(frames)} frames")
-    if len({id(p) for p in propagators}) != len(propagators):
-        raise ValueError("a propagator can take only one step at a time")
-    if not propagators:
-        return []
-    model, policy = propagators[0].model, propagators[0].policy
-    if any(p.model is not model or p.policy != policy for p in propagators):
-        raise ValueError("propagators stepped together must share one model and precision")
-    for propagator, frame in zip(propagators, frames):
-        propagator._check_step(frame)
-    passes = [p._passes(frame) for p, frame in zip(propagators, frames)]
-    members = [member for video in passes for member, _, _ in video]
-    for member in members:
-        member._commit_pending()
-    encoded = _encode_together(members, [frame for video in passes for _, frame, _ in video])
-    requests = [GroupRequest(group, enc) for member, enc in zip(members, encoded)
-                for group in member.groups]
-    with policy.autocast(propagators[0].device):
-        results = iter(propagate_groups(model, requests, policy.attention_dtype))
-    encodings = iter(encoded)
-    outputs = []
-    for propagator, video in zip(propagators, passes):
-        steps = [(member, frame, mirror, next(encodings), [next(results) for _ in member.groups])
-                 for member, frame, mirror in video]
-        logits = [member._merge_groups(result) for member, _, _, _, result in steps]
-        fused = logits[0] if len(logits) == 1 else fuse_views(
-            logits, [mirror for _, _, mirror, _, _ in steps])
-        labels = fused.permute(1, 2, 0).contiguous().argmax(dim=-1).to(torch.uint8)
-        if propagator._min_areas is not None:
-            labels, fused = drop_small_objects(labels, fused, propagator._min_areas)
-        flipped = labels.flip(-1) if propagator.flip else labels
-        for member, frame, mirror, enc, result in steps:
-            member._keep_pending(frame, enc, result, flipped if mirror else labels)
-        refinement = propagator.config.edge_refinement
-        if refinement is not None:
-            radius = refinement.frame_radius(propagator.frame_size, propagator.input_size)
-            labels, fused = refine_edges(fused, steps[0][1], radius, refinement.eps)
-        outputs.append(StepOutput(propagator.slots.to_ids(labels), fused,
-                                  propagator.slots.object_ids))
-    return outputs
-
-
-def _encode_together(propagators: Sequence[Propagator], frames: Sequence[np.ndarray]
-                     ) -> list[EncodedFrame]:
-    """Encode the frames, one encoder batch per input size."""
-    by_size: dict[tuple[int, int], list[int]] = {}
-    for i, propagator in enumerate(propagators):
-        by_size.setdefault(propagator.input_size, []).append(i)  # type: ignore[arg-type]
-    encoded: list[EncodedFrame | None] = [None] * len(frames)
-    first = propagators[0]
-    for size, members in by_size.items():
-        images = torch.cat([preprocess_frame(frames[i], size) for i in members]).to(first.device)
-        with first.policy.autocast(first.device):
-            batch = first.model.encode_image(images)
-        for i, frame in zip(members, split_encoded(batch) if len(members) > 1 else [batch]):
-            encoded[i] = frame
-    return encoded  # type: ignore[return-value]

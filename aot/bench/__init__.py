@@ -20,7 +20,8 @@ from aot.checkpoint import load_model
 from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
 from aot.model.local_attention import dense_window_attention, local_window_attention
-from aot.propagator import Propagator, step_together
+from aot.propagator import Propagator
+from aot.stepping import step_together
 from aot.synthetic import synthetic_model_state
 
 logger = logging.getLogger(__name__)
