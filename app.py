@@ -3,8 +3,8 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--device cpu|cuda]
 
 A thin Gradio layer over :mod:`tracker`: every button calls a
-:class:`tracker.studio.StudioSession` method. Each browser session has its own state and
-folder; when its client goes away (tab closed or reloaded, connection lost) or its state
+:class:`tracker.studio_session.StudioSession` method. Each browser session has its own state
+and folder; when its client goes away (tab closed or reloaded, connection lost) or its state
 expires, its running work stops and its folder is deleted. Models are loaded once and
 shared; GPU work (prompts and tracking) goes through a queue with a concurrency limit.
 
@@ -25,13 +25,18 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from tracker.cli_options import (PROPAGATION_HELP, THREADS_HELP, add_limit_arguments, positive,
-                                 video_limits)
+from tracker.cli_options import (
+    PROPAGATION_HELP,
+    THREADS_HELP,
+    add_limit_arguments,
+    positive,
+    video_limits,
+)
 from tracker.interrupts import sigterm_as_ctrl_c
 from tracker.models import ModelCache, check_device, default_sam_name, set_threads
 from tracker.registry import load_registry
-from tracker.studio import ACCEPTED_EXTENSIONS, Settings, StudioError, StudioSession
-from tracker.studio_sessions import SessionRegistry, sessions_root
+from tracker.session_registry import SessionRegistry, sessions_root
+from tracker.studio_session import ACCEPTED_EXTENSIONS, Settings, StudioError, StudioSession
 
 logger = logging.getLogger("clicktrack")
 

@@ -9,7 +9,7 @@ from conftest import box_mask
 from tracker.discovery import find_new_objects
 from tracker.grabcut import GrabCutSegmenter
 from tracker.segmenter import Prompt, Segmenter
-from tracker.session import Tracker
+from tracker.tracker import Tracker
 from tracker.video import open_video
 
 

@@ -7,11 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import DEMO_CLIP
+
 from tracker.models import ModelCache
-from tracker.studio import Settings, StudioError, StudioSession
-from tracker.studio_sessions import SessionRegistry
+from tracker.session_registry import SessionRegistry
+from tracker.studio_session import Settings, StudioError, StudioSession
 from tracker.video import VideoError, VideoLimits
 
 
@@ -45,6 +45,22 @@ def test_box_from_two_clicks_and_objects(session, small_clip):
     assert image.shape == (136, 320, 3)
     with pytest.raises(StudioError, match="outside"):
         session.click(0, 400, 10, "positive")
+
+
+def test_click_marks_come_from_the_trackers_prompts_and_undo_takes_them_back(session,
+                                                                              small_clip):
+    """One prompt state: the marks drawn are the tracker's clicks for the object, so undo
+    removes the last click's mark along with its mask."""
+    session.load(small_clip)
+    session.click(0, 225, 65, "positive")
+    session.click(0, 40, 120, "negative")
+    green, red = (40, 220, 40), (230, 40, 40)
+    image = session.render(0)
+    assert tuple(image[65, 225]) == green and tuple(image[120, 40]) == red
+    assert session.undo()
+    image = session.render(0)
+    assert tuple(image[65, 225]) == green and tuple(image[120, 40]) != red
+    assert session.tracker.prompt_of(0, 1).points == ((225, 65),)
 
 
 def test_bad_click_mode_uses_no_object_id(session, small_clip):
@@ -91,7 +107,7 @@ def test_requests_before_a_video(session):
     with pytest.raises(StudioError, match="load a video first"):
         session.click(0, 1, 1, "positive")
     assert session.objects() == [] and session.num_frames == 0
-    assert np.isinf(__import__("tracker.studio", fromlist=["Progress"]).Progress(0, 5, 0).eta_seconds)
+    assert np.isinf(__import__("tracker.studio_session", fromlist=["Progress"]).Progress(0, 5, 0).eta_seconds)
 
 
 def test_registry_gives_each_client_its_session_and_ends_it(tmp_path, small_clip):

@@ -8,7 +8,7 @@ import pytest
 from tracker.grabcut import GrabCutSegmenter
 from tracker.masks import read_label_png
 from tracker.segmenter import Prompt
-from tracker.session import Tracker
+from tracker.tracker import Tracker
 from tracker.video import open_video
 
 VAN = Prompt(((75.0, 48.0), (30.0, 100.0)), (1, 1), (0, 20, 150, 136))

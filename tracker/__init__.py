@@ -13,8 +13,9 @@ Python API::
 
 from tracker.batch import track_video
 from tracker.segmenter import Prompt, PromptError, SegmentResult
-from tracker.session import Tracker, TrackingReport
+from tracker.tracker import Tracker
 from tracker.tracking_options import TrackingOptions, TrackingPlan
+from tracker.tracking_records import TrackingReport
 from tracker.video import VideoError, VideoLimits, open_video
 
 __all__ = ["Prompt", "PromptError", "SegmentResult", "Tracker", "TrackingOptions",

@@ -32,12 +32,19 @@ from tracker.exports import export_results
 from tracker.fingerprint import Fingerprint, file_digest, input_identity
 from tracker.flow_color_propagator import NAME as FLOW_COLOR
 from tracker.masks import MaskStore, read_label_png
-from tracker.models import (DEFAULT_OFFLINE_SEGMENTER, FLOW_COLOR_NOTE, OFFLINE_SEGMENTERS,
-                            ModelCache, deaot_weights, describe_groups, sam_weights)
+from tracker.models import (
+    DEFAULT_OFFLINE_SEGMENTER,
+    FLOW_COLOR_NOTE,
+    OFFLINE_SEGMENTERS,
+    ModelCache,
+    deaot_weights,
+    describe_groups,
+    sam_weights,
+)
 from tracker.prompts import ObjectPrompt, read_prompts
 from tracker.result_folder import ResultFolder
-from tracker.session import Tracker
 from tracker.stepping import Steps, run_alone
+from tracker.tracker import Tracker
 from tracker.tracking_options import TrackingOptions
 from tracker.video import FrameSource, VideoError, VideoLimits, open_video
 

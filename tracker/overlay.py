@@ -1,4 +1,5 @@
-"""Drawing label maps over frames: coloured masks, outlines and id labels."""
+"""Drawing over frames: label maps (coloured masks, outlines and id labels) and the prompts
+being placed (clicks and boxes)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import cv2
 import numpy as np
 
 from tracker.masks import PALETTE
+from tracker.segmenter import Prompt
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -41,3 +43,22 @@ def draw_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5,
         cv2.rectangle(out, (x, y - th - 4), (x + tw + 4, y + base), object_colour(object_id), -1)
         cv2.putText(out, text, (x + 2, y - 2), _FONT, scale, (0, 0, 0), thickness, cv2.LINE_AA)
     return out
+
+
+def draw_prompt(image: np.ndarray, prompt: Prompt | None,
+                box_corner: tuple[float, float] | None = None) -> np.ndarray:
+    """(H, W, 3) RGB frame with a prompt's clicks (positive green, negative red), its box,
+    and the first corner of a box being drawn (a cross) marked in place. Returns ``image``."""
+    radius = max(3, min(image.shape[:2]) // 80)
+    if prompt is not None:
+        if prompt.box is not None:
+            x0, y0, x1, y1 = (int(v) for v in prompt.box)
+            cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 0), 2)
+        for (x, y), label in zip(prompt.points, prompt.labels):
+            colour = (40, 220, 40) if label else (230, 40, 40)
+            cv2.circle(image, (int(x), int(y)), radius + 2, (255, 255, 255), -1)
+            cv2.circle(image, (int(x), int(y)), radius, colour, -1)
+    if box_corner is not None:
+        cv2.drawMarker(image, tuple(int(v) for v in box_corner), (255, 255, 0),
+                       cv2.MARKER_CROSS, 4 * radius, 2)
+    return image

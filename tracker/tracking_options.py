@@ -5,7 +5,7 @@ settings and the Python API take them, ``auto`` included. :meth:`TrackingOptions
 turns them, once, into a :class:`TrackingPlan`: the engine that runs (DeAOT or the
 training-free flow-and-colour tracker) and, for DeAOT, the whole
 :class:`aot.PropagatorConfig` for the model chosen. Everything downstream (the
-:class:`~tracker.session.Tracker`, status files, fingerprints, logs) reads the plan.
+:class:`~tracker.tracker.Tracker`, status files, fingerprints, logs) reads the plan.
 """
 
 from __future__ import annotations
@@ -17,8 +17,15 @@ from aot import EdgeRefinement, PropagatorConfig
 from aot.precision import resolve_precision
 from tracker.flow_color_propagator import NAME as FLOW_COLOR
 from tracker.flow_color_propagator import FlowColorConfig
-from tracker.models import (check_device, deaot_group_size, describe_augmentation,
-                            use_edges, use_flip, use_propagation, use_scales)
+from tracker.models import (
+    check_device,
+    deaot_group_size,
+    describe_augmentation,
+    use_edges,
+    use_flip,
+    use_propagation,
+    use_scales,
+)
 
 #: Default bound of the long-term memory (frames); annotated frames are always kept.
 DEFAULT_MAX_LONG_TERM = 10

@@ -1,7 +1,8 @@
 """Interactive sessions of the web studio, independent of any UI toolkit.
 
 A :class:`StudioSession` owns one browser session's folder (the uploaded video, results and
-exports), its :class:`~tracker.session.Tracker` and the clicks being placed. The UI maps its
+exports), its :class:`~tracker.tracker.Tracker` (which holds the prompts too, so undo takes
+back a click and its mark together) and the box corner being placed. The UI maps its
 widgets onto these methods; models come from a shared :class:`~tracker.models.ModelCache`.
 """
 
@@ -16,15 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from tracker.exports import export_results, zip_masks
 from tracker.models import BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, describe_groups, is_bundled
-from tracker.overlay import draw_overlay, object_colour
+from tracker.overlay import draw_overlay, draw_prompt, object_colour
 from tracker.segmenter import Prompt
-from tracker.session import Tracker, TrackingReport
+from tracker.tracker import Tracker
 from tracker.tracking_options import DEFAULT_MAX_LONG_TERM, TrackingOptions
+from tracker.tracking_records import TrackingReport
 from tracker.video import IMAGE_EXTENSIONS, VideoLimits, open_video
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,6 @@ class StudioSession:
         self.video_name = ""
         self.current_object: int | None = None
         self.box_corner: tuple[float, float] | None = None
-        self.clicks: dict[tuple[int, int], list[tuple[float, float, int]]] = {}
         self.last_report: TrackingReport | None = None
         self.model_note = ""
         self._stop = threading.Event()
@@ -134,7 +134,6 @@ class StudioSession:
                                    plan=self.settings.tracking().resolve())
             self.current_object = None
             self.box_corner = None
-            self.clicks = {}
             self.last_report = None
 
     def _require_video(self) -> Tracker:
@@ -211,8 +210,6 @@ class StudioSession:
         self._check_idle()
         with self._busy:
             outcome = tracker.prompt(frame, object_id, prompt)
-        self.clicks.setdefault((frame, object_id), []).extend(
-            (px, py, lab) for (px, py), lab in zip(prompt.points, prompt.labels))
         return (f"object {object_id} on frame {frame}: {int(outcome.result.mask.sum())} px "
                 f"({outcome.result.segmenter})")
 
@@ -248,21 +245,14 @@ class StudioSession:
 
     # ---------------------------------------------------------------- display
     def render(self, frame: int) -> np.ndarray:
-        """Frame with its current labels and the current object's clicks drawn."""
+        """Frame with its current labels and the current object's prompt on it (as the
+        tracker holds it, so an undo takes its clicks away too) drawn."""
         tracker = self._require_video()
         frame = int(np.clip(frame, 0, tracker.num_frames - 1))
         image = draw_overlay(tracker.frame(frame), tracker.labels(frame))
-        marks = self.clicks.get((frame, self.current_object), []) \
-            if self.current_object is not None else []
-        radius = max(3, min(image.shape[:2]) // 80)
-        for x, y, label in marks:
-            colour = (40, 220, 40) if label else (230, 40, 40)
-            cv2.circle(image, (int(x), int(y)), radius + 2, (255, 255, 255), -1)
-            cv2.circle(image, (int(x), int(y)), radius, colour, -1)
-        if self.box_corner is not None:
-            cv2.drawMarker(image, tuple(int(v) for v in self.box_corner), (255, 255, 0),
-                           cv2.MARKER_CROSS, 4 * radius, 2)
-        return image
+        prompt = tracker.prompt_of(frame, self.current_object) \
+            if self.current_object is not None else None
+        return draw_prompt(image, prompt, self.box_corner)
 
     # ---------------------------------------------------------------- tracking
     def stop(self) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tracker.studio import StudioError, StudioSession
+from tracker.studio_session import StudioError, StudioSession
 
 logger = logging.getLogger(__name__)
 
