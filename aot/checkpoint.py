@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 
 from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
+from aot.weights_file import WeightsFileError, load_weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -25,43 +24,13 @@ _PREFIX = "module."
 _LISTED_KEYS = 8
 
 
-class CheckpointError(ValueError):
+class CheckpointError(WeightsFileError):
     """A file that is not a usable DeAOT checkpoint."""
 
 
 def _describe(keys: list[str]) -> str:
     shown = ", ".join(keys[:_LISTED_KEYS])
     return shown + (f" (+{len(keys) - _LISTED_KEYS} more)" if len(keys) > _LISTED_KEYS else "")
-
-
-def load_file(path: str | os.PathLike) -> object:
-    """``torch.load`` of a weights file with ``weights_only=True`` (no code runs), on the CPU.
-
-    Raises:
-        FileNotFoundError: no such file.
-        CheckpointError: the file is truncated, corrupt, or holds more than tensors and
-            plain containers.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "weights only" not in str(error).lower():
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or "
-                                  f"corrupt file?): {str(error).splitlines()[0]}") from error
-        raise CheckpointError(
-            f"{path}: holds Python objects other than tensors and plain containers, which "
-            "could run code when loaded; ClickTrack reads weights only and refuses it. Use "
-            "a file that holds only a state dict (torch.save(model.state_dict(), path))"
-        ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError,
-            ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError) as error:
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint (truncated or corrupt file?): "
-            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        ) from error
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -71,7 +40,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         FileNotFoundError: no such file.
         CheckpointError: the file is truncated, corrupt or holds no state dict.
     """
-    payload = load_file(path)
+    try:
+        payload = load_weights_file(path)
+    except WeightsFileError as error:
+        raise CheckpointError(str(error)) from error
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         payload = payload["state_dict"]
     elif isinstance(payload, dict) and isinstance(payload.get("model"), dict):

@@ -10,8 +10,8 @@ import torch
 
 from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
-from aot.synthetic import synthetic_model_state
-from aot.reference import load_case
+from aot.bench.synthetic_weights import synthetic_model_state
+from aot.bench.reference_cases import load_case
 
 
 #: Seed of the synthetic validation clips, which choose settings (never the held-out seed).

@@ -1,6 +1,6 @@
-"""The reference cases present beside the checkout (see :mod:`aot.reference`)."""
+"""The reference cases present beside the checkout (see :mod:`aot.bench.reference_cases`)."""
 
-from aot.reference import list_cases, load_case, read_manifest
+from aot.bench.reference_cases import list_cases, load_case, read_manifest
 
 CASES = list_cases()
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import aot
-from aot.reference import load_case
+from aot.bench.reference_cases import load_case
 from helpers import bikes_clip, synthetic_model
 
 FRAMES = 6

@@ -9,7 +9,7 @@ import torch
 import aot
 from aot.model.gated_attention import _fused_attention, attention
 from aot.precision import native_bf16, resolve_precision
-from aot.reference import run_case
+from aot.bench.reference_cases import run_case
 from helpers import bikes_clip, synthetic_model
 from reference_data import CASES, load_case
 

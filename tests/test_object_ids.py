@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from aot import Propagator
-from aot.reference import load_case
+from aot.bench.reference_cases import load_case
 from tracker.batch import STATUS_FILE, track_video
 from tracker.masks import encode_png, read_label_png
 from tracker.models import deaot_group_size, describe_groups

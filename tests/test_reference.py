@@ -13,7 +13,7 @@ import torch
 
 import aot
 from aot.preprocess import network_input_size, preprocess_frame, resize_labels
-from aot.reference import run_case
+from aot.bench.reference_cases import run_case
 from reference_data import CASES, load_case
 
 pytestmark = pytest.mark.skipif(not CASES, reason="../shared/reference/deaot is not present")

@@ -10,7 +10,7 @@ import torch
 
 from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
-from aot.synthetic import synthetic_model_state
+from aot.bench.synthetic_weights import synthetic_model_state
 from aot.train.data import ClipSampler
 from aot.train.engine import clip_loss
 from aot.train.loss import bootstrapped_cross_entropy, soft_jaccard

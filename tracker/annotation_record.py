@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from aot.object_slots import MAX_OBJECT_ID
+from aot import MAX_OBJECT_ID
 from tracker.discovery import find_new_objects
 from tracker.segmenter import Prompt, SegmentResult
 from tracker.tracking_records import Annotation, TrackedObject

@@ -47,7 +47,7 @@ def verify(entry: WeightFile, path: Path) -> None:
             raise DownloadError(f"{entry.name}: SHA-256 {digest} does not match the "
                                 f"registry's {entry.sha256}")
     elif entry.kind == "deaot":
-        from aot.checkpoint import CheckpointError, infer_variant, read_state_dict
+        from aot import CheckpointError, infer_variant, read_state_dict
 
         try:
             found = infer_variant(read_state_dict(path), entry.file)

@@ -34,9 +34,7 @@ import cv2
 import numpy as np
 import torch
 
-from aot import StepOutput
-from aot.object_slots import check_labels
-from aot.preprocess import check_frame
+from aot import StepOutput, check_frame, check_labels
 from tracker.color_models import ColorHistogramModel, disc, local_color_likelihood
 
 logger = logging.getLogger(__name__)

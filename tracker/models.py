@@ -11,7 +11,6 @@ import torch
 
 import aot
 from aot import DeAOT
-from aot.views import check_scales
 from tracker.fingerprint import file_digest
 from tracker.geodesic_grabcut import GeodesicGrabCutSegmenter
 from tracker.grabcut import GrabCutSegmenter
@@ -235,7 +234,7 @@ def use_scales(choice: str, spec: str | None) -> tuple[float, ...]:
     if choice == "auto":
         return BUNDLED_SCALES if is_bundled(spec) else (1.0,)
     try:
-        return check_scales([float(part) for part in choice.split(",")])
+        return aot.PropagatorConfig(scales=[float(part) for part in choice.split(",")]).scales
     except ValueError:
         raise ValueError(f"scales must be 'auto' or factors in (0, 4] such as 1.0,1.2, "
                          f"got {choice!r}") from None

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aot.checkpoint import CheckpointError, load_file
+from aot import WeightsFileError, load_weights_file
 from tracker.segmenter import Prompt, Segmenter, SegmentResult, check_image
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ EVERYTHING_SETTINGS = {
 }
 
 
-class SamCheckpointError(CheckpointError):
+class SamCheckpointError(WeightsFileError):
     """A file that is not a usable SAM checkpoint."""
 
 
@@ -62,8 +62,8 @@ def load_sam(path: str | os.PathLike, arch: str | None = None,
 
     path = Path(path)
     try:
-        state = load_file(path)
-    except CheckpointError as error:
+        state = load_weights_file(path)
+    except WeightsFileError as error:
         raise SamCheckpointError(str(error)) from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SamCheckpointError(f"{path.name}: holds no SAM state dict")

@@ -1,6 +1,6 @@
 """The default model's benchmark: held-out synthetic clips, J&F against a static baseline.
 
-Clips come from :class:`aot.train.synthetic_clips.SyntheticClips` with a seed that training
+Clips come from :class:`aot.train.SyntheticClips` with a seed that training
 does not use. The model is given frame 0's ground truth and propagates through the clip;
 the baseline holds frame 0's mask still. Both are scored with :mod:`tracker.evaluate`.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aot import DeAOT, Propagator, PropagatorConfig
-from aot.train.synthetic_clips import SyntheticClips
+from aot.train import SyntheticClips
 from tracker.evaluate import EvaluationReport, evaluate_folders
 from tracker.masks import MaskStore
 from tracker.models import describe_augmentation

@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aot import EdgeRefinement, PropagatorConfig
-from aot.precision import resolve_precision
+from aot import EdgeRefinement, PropagatorConfig, resolve_precision
 from tracker.flow_color_propagator import NAME as FLOW_COLOR
 from tracker.flow_color_propagator import FlowColorConfig
 from tracker.models import (

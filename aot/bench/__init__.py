@@ -1,7 +1,8 @@
 """Benchmarks of the propagation engine (the command is :mod:`aot.bench.__main__`).
 
 Frames are a deterministic synthetic scene (textured background, moving ellipses); weights
-are the deterministic synthetic ones (:mod:`aot.synthetic`) unless ``--checkpoint`` is given.
+are the deterministic synthetic ones (:mod:`aot.bench.synthetic_weights`) unless
+``--checkpoint`` is given.
 The time of a frame covers propagation, decoding, the label map on the host and the memory
 update of the previous frame.
 """
@@ -22,7 +23,7 @@ from aot.model.deaot import DeAOT
 from aot.model.local_attention import dense_window_attention, local_window_attention
 from aot.propagator import Propagator
 from aot.stepping import step_together
-from aot.synthetic import synthetic_model_state
+from aot.bench.synthetic_weights import synthetic_model_state
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import torch
 from aot.bench import SyntheticClip, build_model, run_benchmark, run_local_attention
 from aot.checkpoint import load_model
 from aot.propagator import Propagator
-from aot.reference import list_cases, load_case, run_case
+from aot.bench.reference_cases import list_cases, load_case, run_case
 
 logger = logging.getLogger(__name__)
 

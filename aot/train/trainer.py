@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from aot.checkpoint import load_file, read_state_dict
+from aot.checkpoint import read_state_dict
+from aot.weights_file import load_weights_file
 from aot.config import VARIANTS
 from aot.model.deaot import DeAOT
 from aot.train.data import Batch, ClipSampler
@@ -195,7 +196,7 @@ def _train(config: TrainConfig, resume: str | None, out: Path) -> Path:
     state = TrainState()
     checkpoint = latest_checkpoint(out) if resume == "auto" else (Path(resume) if resume else None)
     if checkpoint is not None:
-        payload = load_file(checkpoint)
+        payload = load_weights_file(checkpoint)
         model.load_state_dict(payload["state_dict"])
         optimizer.load_state_dict(payload["optimizer"])
         state = TrainState(payload["step"], list(payload["losses"]))

@@ -1,8 +1,8 @@
 """The official DeAOT reference data (``shared/reference/deaot``): checkpoints and cases.
 
 The data holds, per variant, the official state-dict layout, a deterministic weight recipe
-(:mod:`aot.synthetic`) and cases of official outputs on real frames. This module rebuilds a
-case's official-format checkpoint and runs the case through :class:`aot.Propagator` the way
+(:mod:`aot.bench.synthetic_weights`) and cases of official outputs on real frames. This
+module rebuilds a case's official-format checkpoint and runs the case through :class:`aot.Propagator` the way
 the official evaluation loop does, free-running or teacher-forced, returning the per-frame
 differences to the official outputs. Tests and ``python -m aot.bench --suite gpu`` use it.
 """
@@ -20,9 +20,9 @@ import torch
 
 from aot.model.deaot import DeAOT
 from aot.propagator import Propagator
-from aot.synthetic import synthetic_state_dict
+from aot.bench.synthetic_weights import synthetic_state_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def reference_dir() -> Path:

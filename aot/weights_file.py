@@ -1,0 +1,51 @@
+"""Reading a weights file safely: ``torch.load`` with ``weights_only=True``, so no code in
+the file runs, and one clear error for every way the file can be unusable.
+
+Every weights file ClickTrack reads goes through :func:`load_weights_file`: DeAOT checkpoints
+(:mod:`aot.checkpoint`), Segment Anything checkpoints (:mod:`tracker.sam`) and training
+checkpoints (:mod:`aot.train`).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+
+class WeightsFileError(ValueError):
+    """A weights file that cannot be read: truncated, corrupt, or holding more than tensors
+    and plain containers."""
+
+
+def load_weights_file(path: str | os.PathLike) -> object:
+    """The contents of a weights file, read on the CPU with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsFileError: the file is truncated, corrupt, or holds more than tensors and
+            plain containers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only" not in str(error).lower():
+            raise WeightsFileError(f"{path}: not a readable PyTorch checkpoint (truncated or "
+                                   f"corrupt file?): {str(error).splitlines()[0]}") from error
+        raise WeightsFileError(
+            f"{path}: holds Python objects other than tensors and plain containers, which "
+            "could run code when loaded; ClickTrack reads weights only and refuses it. Use "
+            "a file that holds only a state dict (torch.save(model.state_dict(), path))"
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError,
+            ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError) as error:
+        raise WeightsFileError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupt file?): "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
