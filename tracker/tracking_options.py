@@ -36,7 +36,9 @@ DEAOT = "deaot"
 
 @dataclass(frozen=True)
 class TrackingPlan:
-    """How a tracking run carries objects, every ``auto`` resolved.
+    """How a tracking run carries objects, every ``auto`` of the user's choices resolved.
+    (The default plan's DeAOT precision is ``auto``, which :class:`aot.Propagator` resolves
+    for its model's device; :meth:`TrackingOptions.resolve` names the precision.)
 
     Attributes:
         propagation: ``"deaot"`` or ``"flow-color"``.
