@@ -37,6 +37,7 @@ from tracker.models import ModelCache, check_device, default_sam_name, set_threa
 from tracker.registry import load_registry
 from tracker.session_registry import SessionRegistry, sessions_root
 from tracker.studio_session import ACCEPTED_EXTENSIONS, Settings, StudioError, StudioSession
+from tracker.tracking_options import TrackingOptions
 
 logger = logging.getLogger("clicktrack")
 
@@ -90,7 +91,8 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
               gpu_concurrency: int = 1) -> gr.Blocks:
     """The Gradio Blocks of the studio; ``sessions`` makes and finds each client's session
     and closes it when the client goes away."""
-    sam_choices, deaot_choices, missing_note = model_choices(defaults.device)
+    chosen = defaults.tracking
+    sam_choices, deaot_choices, missing_note = model_choices(chosen.device)
 
     def ensure(session: StudioSession | None, request: gr.Request) -> StudioSession:
         """The open session of the client making ``request`` (an error once it has gone)."""
@@ -181,11 +183,12 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
     def settings_changed(request: gr.Request, session, sam, propagation, deaot, sam_gap, memory,
                          device, precision, flip, scales, edges):
         session = ensure(session, request)
-        settings = Settings(sam=OFFLINE.get(sam, sam), deaot=deaot or None,
-                            propagation=PROPAGATIONS[propagation], sam_gap=int(sam_gap or 0),
-                            max_long_term=int(memory) if memory else None, device=device,
-                            precision=PRECISIONS[precision], flip=FLIPS[flip],
-                            scales=SCALES[scales], edges=EDGES[edges])
+        settings = Settings(sam=OFFLINE.get(sam, sam), sam_gap=int(sam_gap or 0),
+                            tracking=TrackingOptions(
+                                propagation=PROPAGATIONS[propagation], deaot=deaot or None,
+                                max_long_term=int(memory) if memory else None, device=device,
+                                precision=PRECISIONS[precision], flip=FLIPS[flip],
+                                scales=SCALES[scales], edges=EDGES[edges]))
         try:
             session.apply_settings(settings)
         except (ValueError, FileNotFoundError) as error:
@@ -220,21 +223,21 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
                 object_list = gr.HTML(objects_html(None), elem_id="object-list")
                 with gr.Accordion("Settings", open=False):
                     sam_pick = gr.Dropdown(sam_choices, label="SAM model",
-                                           value=default_sam_name(torch.device(defaults.device))
+                                           value=default_sam_name(torch.device(chosen.device))
                                            or next(iter(OFFLINE)))
                     propagation = gr.Dropdown(
                         list(PROPAGATIONS), label="Tracker",
                         value=next(k for k, v in PROPAGATIONS.items()
-                                   if v == defaults.propagation))
+                                   if v == chosen.propagation))
                     deaot_pick = gr.Dropdown(deaot_choices, label="DeAOT model",
-                                             value=defaults.deaot if defaults.deaot in deaot_choices
+                                             value=chosen.deaot if chosen.deaot in deaot_choices
                                              else (deaot_choices[0] if deaot_choices else None),
                                              allow_custom_value=True)
                     sam_gap = gr.Number(defaults.sam_gap, precision=0,
                                         label="Look for new objects every N frames (0: off)")
-                    memory = gr.Number(defaults.max_long_term, precision=0,
+                    memory = gr.Number(chosen.max_long_term, precision=0,
                                        label="Long-term memory bound (frames, 0: unbounded)")
-                    device = gr.Dropdown(devices, value=defaults.device, label="Device")
+                    device = gr.Dropdown(devices, value=chosen.device, label="Device")
                     precision = gr.Dropdown(list(PRECISIONS), value="Fast (auto)",
                                             label="Precision")
                     flip = gr.Dropdown(list(FLIPS), value=FLIP_AUTO, label="Mirror augmentation")
@@ -319,14 +322,14 @@ def main(argv: list[str] | None = None) -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     if args.threads:
         set_threads(args.threads)
-    defaults = Settings(sam=args.sam, deaot=args.deaot, propagation=args.propagation,
-                        device=device)
+    defaults = Settings(sam=args.sam, tracking=TrackingOptions(
+        propagation=args.propagation, deaot=args.deaot, device=device))
     models = ModelCache()
     with sigterm_as_ctrl_c(), sessions_root() as root:
         # Gradio's copies of uploads and outputs go with the root (unless set elsewhere).
         os.environ.setdefault("GRADIO_TEMP_DIR", str(root / "gradio"))
         sessions = SessionRegistry(
-            lambda: StudioSession(root, models, Settings(**vars(defaults)), limits))
+            lambda: StudioSession(root, models, defaults, limits))
         try:
             app = build_app(sessions, defaults, devices, args.gpu_concurrency)
             app.queue(default_concurrency_limit=8)

@@ -12,13 +12,14 @@ from conftest import DEMO_CLIP
 from tracker.models import ModelCache
 from tracker.session_registry import SessionRegistry
 from tracker.studio_session import Settings, StudioError, StudioSession
+from tracker.tracking_options import TrackingOptions
 from tracker.video import VideoError, VideoLimits
 
 
 @pytest.fixture()
 def session(tmp_path, deaott_checkpoint):
-    studio = StudioSession(tmp_path, ModelCache(),
-                           Settings(sam="grabcut", deaot=str(deaott_checkpoint)))
+    tracking = TrackingOptions(deaot=str(deaott_checkpoint))
+    studio = StudioSession(tmp_path, ModelCache(), Settings(sam="grabcut", tracking=tracking))
     yield studio
     studio.close()
 
@@ -135,7 +136,8 @@ def test_registry_gives_each_client_its_session_and_ends_it(tmp_path, small_clip
 
 def test_more_objects_than_the_bundled_model_knows_are_tracked_in_groups(tmp_path, small_clip):
     studio = StudioSession(tmp_path, ModelCache(), Settings(
-        sam="grabcut", deaot="clicktrack_deaott", flip="off", scales="1.0", edges="off"))
+        sam="grabcut", tracking=TrackingOptions(deaot="clicktrack_deaott", flip="off",
+                                                scales="1.0", edges="off")))
     try:
         studio.load(small_clip)
         for x, y in ((75, 48), (225, 65), (300, 90), (140, 20)):

@@ -24,7 +24,7 @@ from tracker.models import BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, describe_g
 from tracker.overlay import draw_overlay, draw_prompt, object_colour
 from tracker.segmenter import Prompt
 from tracker.tracker import Tracker
-from tracker.tracking_options import DEFAULT_MAX_LONG_TERM, TrackingOptions
+from tracker.tracking_options import TrackingOptions
 from tracker.tracking_records import TrackingReport
 from tracker.video import IMAGE_EXTENSIONS, VideoLimits, open_video
 
@@ -39,28 +39,21 @@ class StudioError(ValueError):
     """A request the session cannot carry out, with a message for the user."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    """What the user chose in the settings panel."""
+    """What the user chose in the settings panel.
+
+    Attributes:
+        sam: the click segmenter: a SAM name or path, or an offline segmenter's name
+            (default: the best SAM present, else the offline default).
+        sam_gap: look for new objects every this many frames while tracking (0: never).
+        tracking: how to track, on which device (``auto`` choices resolve at each run, for
+            the models present then).
+    """
 
     sam: str | None = None
-    deaot: str | None = None
-    propagation: str = "auto"
     sam_gap: int = 0
-    max_long_term: int | None = DEFAULT_MAX_LONG_TERM
-    device: str = "cpu"
-    precision: str = "auto"
-    flip: str = "auto"
-    scales: str = "auto"
-    edges: str = "auto"
-
-    def tracking(self) -> TrackingOptions:
-        """How these settings say to track (``auto`` choices resolve at each run, for the
-        models present then)."""
-        return TrackingOptions(propagation=self.propagation, deaot=self.deaot,
-                               device=self.device, precision=self.precision, flip=self.flip,
-                               scales=self.scales, edges=self.edges,
-                               max_long_term=self.max_long_term)
+    tracking: TrackingOptions = TrackingOptions()
 
 
 @dataclass(frozen=True)
@@ -130,8 +123,9 @@ class StudioSession:
             video.name = self.video_name  # exports name the user's video, not our copy
             # DeAOT is loaded at the first tracking run: prompting needs only the segmenter.
             self.tracker = Tracker(video, self.folder / "work", None,
-                                   self.models.segmenter(self.settings.sam, self.settings.device),
-                                   plan=self.settings.tracking().resolve())
+                                   self.models.segmenter(self.settings.sam,
+                                                         self.settings.tracking.device),
+                                   plan=self.settings.tracking.resolve())
             self.current_object = None
             self.box_corner = None
             self.last_report = None
@@ -148,26 +142,27 @@ class StudioSession:
     def _prepare_propagation(self, tracker: Tracker) -> str:
         """Give the tracker the plan the settings make now and its DeAOT model; the note for
         the user about what tracks (empty when an official DeAOT does)."""
-        settings = self.settings
-        tracker.plan = plan = settings.tracking().resolve()
+        options = self.settings.tracking
+        tracker.plan = plan = options.resolve()
         if not plan.uses_deaot:
             tracker.model = None
-            return FLOW_COLOR_NOTE if settings.propagation == "auto" else ""
-        tracker.model = self.models.deaot(settings.deaot, settings.device)
+            return FLOW_COLOR_NOTE if options.propagation == "auto" else ""
+        tracker.model = self.models.deaot(options.deaot, options.device)
         groups = describe_groups(len(tracker.objects), plan.propagator.group_size or
                                  tracker.model.config.max_objects)
         if groups:
             logger.info("session %s: %s", self.folder.name, groups)
         return "; ".join(note for note in (
-            BUNDLED_NOTE if is_bundled(settings.deaot) else "", groups) if note)
+            BUNDLED_NOTE if is_bundled(options.deaot) else "", groups) if note)
 
     def apply_settings(self, settings: Settings) -> None:
         """Switch models or tracking options; takes effect for the next prompt or run."""
         self.settings = settings
         if self.tracker is not None:
-            self.tracker.segmenter = self.models.segmenter(settings.sam, settings.device)
+            self.tracker.segmenter = self.models.segmenter(settings.sam,
+                                                           settings.tracking.device)
             self.tracker.sam_gap = settings.sam_gap
-            self.tracker.plan = settings.tracking().resolve()
+            self.tracker.plan = settings.tracking.resolve()
 
     # ---------------------------------------------------------------- prompts
     def new_object(self) -> int:
