@@ -38,7 +38,8 @@ RUNS = {
     "B": ["--frames", "8", "--batch-size", "16", "--lr", "1e-4", "--min-lr", "1e-5",
           "--sequential-start", "0", "--seed", "12"],
 }
-BUNDLED = Path(__file__).with_name("clicktrack_deaott_synthetic.pth")
+BUNDLED = (Path(__file__).resolve().parents[1] / "tracker" / "weights"
+           / "clicktrack_deaott_synthetic.pth")
 
 
 def rate_from_log(log_file: Path) -> float | None:

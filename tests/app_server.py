@@ -50,16 +50,18 @@ class AppProcess:
 
 
 @contextmanager
-def app_process(workdir: Path, *extra: str, temp: Path | None = None) -> Iterator[AppProcess]:
+def app_process(workdir: Path, *extra: str, temp: Path | None = None,
+                env: dict[str, str] | None = None) -> Iterator[AppProcess]:
     """Run ``python app.py`` on a free local port as on a fresh machine (``workdir`` stands
     in for the empty download folder, so the flow-and-colour tracker is the default) with its
-    temporary folder ``temp`` (default ``workdir/tmp``); stop it (SIGTERM) at the end unless
-    it has already stopped."""
+    temporary folder ``temp`` (default ``workdir/tmp``) and the further environment ``env``
+    (e.g. ``CLICKTRACK_REGISTRY``); stop it (SIGTERM) at the end unless it has already
+    stopped."""
     port = free_port()
     temp = temp or Path(workdir) / "tmp"
     temp.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
-           "CLICKTRACK_CHECKPOINTS": str(workdir), "TMPDIR": str(temp)}
+           "CLICKTRACK_CHECKPOINTS": str(workdir), "TMPDIR": str(temp), **(env or {})}
     log_path = Path(workdir) / f"app-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(

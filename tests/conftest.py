@@ -10,7 +10,7 @@ import pytest
 from helpers import save_checkpoint, synthetic_model
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_CLIP = ROOT / "assets" / "bikes.mp4"
+DEMO_CLIP = ROOT / "clicktrack_studio" / "example" / "bikes.mp4"
 DEMO_PROMPTS = ROOT / "assets" / "prompts.json"
 
 

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from app_server import app_process
-from conftest import DEMO_CLIP
+from conftest import DEMO_CLIP, ROOT
+from tracker.formats import read_annotations
 
 
 def _client(url: str):
@@ -59,6 +60,17 @@ def test_client_flow(app_url):
     client = downloads["client"]
     _, status, *_ = client.predict(0, 700, 10, "positive", api_name="/click")
     assert "lies outside the 640x272 frame" in status
+
+    files, status = client.predict(["cvat", "mot"], api_name="/export")  # formats chosen
+    assert sorted(Path(f).name for f in files) == ["cvat.xml", "mot.txt"], status
+    cvat = read_annotations(next(f for f in files if f.endswith(".xml")))
+    assert (cvat.format, cvat.num_frames, cvat.object_ids()) == ("cvat", 60, [1])
+    from gradio_client import handle_file
+
+    keyframes = ROOT / "tests" / "data" / "formats" / "cvat" / "bikes_keyframes.xml"
+    _, status, *_ = client.predict(0, handle_file(str(keyframes)),
+                                   api_name="/import_annotations")
+    assert "is for 160x68 frames" in status  # that file annotates a smaller copy of the clip
 
     job = client.submit(0, api_name="/track")  # cancel a run half way
     while not (job.status().progress_data or job.done()):

@@ -139,7 +139,7 @@ def test_studio_flow(browser, app_url, tmp_path):
 
     # 6. download the masks zip and check it
     page.click("#export")
-    _wait_status(page, "Exports ready.")
+    _wait_status(page, "Exports ready: overlay, annotations, objects, masks.")
     link = page.locator("#downloads a[download='masks.zip']")
     with page.expect_download() as download_info:
         link.click()
@@ -174,3 +174,28 @@ def test_closing_the_tab_stops_tracking(browser, tmp_path):
                    "the session is closed or its run has finished")
         assert not folder.exists()
         assert "cancelled" in app.log_text() and "tracked 60 frames" not in app.log_text()
+
+
+def test_downloading_a_model_makes_it_selectable(browser, tmp_path, deaott_checkpoint):
+    """The Settings list a model that is not downloaded; Download fetches it from the local
+    server the registry points at (``$CLICKTRACK_REGISTRY``) and the DeAOT menu offers it."""
+    from app_server import app_process
+    from weights_server import deaot_entry, weights_server, write_registry
+
+    name = "DeAOTT_PRE_YTB_DAV.pth"
+    with weights_server({name: deaott_checkpoint.read_bytes()}) as server:
+        registry = write_registry(tmp_path / "registry.json",
+                                  {"deaott": deaot_entry(server.url)})
+        with app_process(tmp_path, env={"CLICKTRACK_REGISTRY": str(registry)}) as app:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(app.url)
+            page.get_by_text("Settings", exact=True).click()
+            assert "deaott (DeAOT" in page.input_value("#missing-models input")
+            page.click("#download-model")
+            _wait_status(page, "Downloaded deaott: choose it in the DeAOT model menu.")
+            assert server.bodies == [(name, None)] and (tmp_path / name).is_file()
+            page.click("#deaot-model input")
+            page.get_by_role("option", name="deaott", exact=True).click()
+            _wait_status(page, "Settings applied.")
+            assert page.input_value("#deaot-model input") == "deaott"
+            page.close()

@@ -102,7 +102,8 @@ def test_pickled_code_is_refused(tmp_path):
         def __reduce__(self):
             return (print, ("executed",))
 
-    torch.save({"state_dict": Payload()}, tmp_path / "evil.pth", _use_new_zipfile_serialization=True)
+    torch.save({"state_dict": Payload()}, tmp_path / "evil.pth",
+               _use_new_zipfile_serialization=True)
     with pytest.raises(CheckpointError, match="could run code") as refused:
         read_state_dict(tmp_path / "evil.pth")
     message = str(refused.value).lower()  # never suggest loading it anyway

@@ -97,7 +97,7 @@ def test_registry_covers_every_model():
             "r50_deaotl", "swinb_deaotl"} <= set(registry)
     for entry in registry.values():
         if entry.bundled:
-            assert entry.path.parent.name == "checkpoints" and entry.size is None
+            assert entry.present and entry.path.parent.parent.name == "tracker"
             continue
         assert entry.url.startswith("https://")
         if entry.kind == "sam":

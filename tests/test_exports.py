@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import box_mask
-from tracker.exports import decode_rle, export_results, zip_masks
+from tracker.exports import export_results, zip_masks
+from tracker.formats.rle import decode_rle
 from tracker.masks import PALETTE, MaskStore, encode_png, read_label_png
 from tracker.video import open_video
 

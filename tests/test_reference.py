@@ -42,7 +42,8 @@ def test_network_input(case_and_model):
     size = network_input_size(*frame.shape[:2], model.config.align_corners)
     assert list(size) == case.meta["input_size"]
     image = preprocess_frame(frame, size).numpy()
-    assert np.abs(image - case.arrays["input_0"]).max() <= case.meta["tolerances"]["input_0_max_abs"]
+    tolerance = case.meta["tolerances"]["input_0_max_abs"]
+    assert np.abs(image - case.arrays["input_0"]).max() <= tolerance
     labels = resize_labels(torch.from_numpy(case.arrays["mask_0"]), size).numpy()
     assert np.array_equal(labels, case.arrays["label0_input"])
 

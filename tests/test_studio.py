@@ -11,7 +11,7 @@ from conftest import DEMO_CLIP
 
 from tracker.models import ModelCache
 from tracker.session_registry import SessionRegistry
-from tracker.studio_session import Settings, StudioError, StudioSession
+from tracker.studio_session import Progress, Settings, StudioError, StudioSession
 from tracker.tracking_options import TrackingOptions
 from tracker.video import VideoError, VideoLimits
 
@@ -108,7 +108,7 @@ def test_requests_before_a_video(session):
     with pytest.raises(StudioError, match="load a video first"):
         session.click(0, 1, 1, "positive")
     assert session.objects() == [] and session.num_frames == 0
-    assert np.isinf(__import__("tracker.studio_session", fromlist=["Progress"]).Progress(0, 5, 0).eta_seconds)
+    assert np.isinf(Progress(0, 5, 0).eta_seconds)
 
 
 def test_registry_gives_each_client_its_session_and_ends_it(tmp_path, small_clip):
@@ -146,5 +146,49 @@ def test_more_objects_than_the_bundled_model_knows_are_tracked_in_groups(tmp_pat
         studio.track()
         assert "4 objects in 2 passes of at most 3 per frame" in studio.model_note
         assert studio.tracker.plan.propagator.group_size == 3
+    finally:
+        studio.close()
+
+
+def test_keyframes_from_cvat_start_a_session_that_exports_in_the_formats_asked(tmp_path):
+    """The studio's "Start from annotations": a CVAT export of two keyframes on the demo clip
+    (as tests/test_formats.py uses it: its first 6 frames at 160x68) prompts the session,
+    tracking follows both objects, and Export writes the formats chosen, folders zipped."""
+    import zipfile
+
+    import cv2
+
+    from conftest import ROOT
+    from tracker.formats import read_annotations
+    from tracker.video import open_video
+
+    clip = tmp_path / "bikes.zip"
+    with open_video(DEMO_CLIP) as video, zipfile.ZipFile(clip, "w") as archive:
+        for index, frame in video.frames(0, 6):
+            small = cv2.resize(frame, (160, 68), interpolation=cv2.INTER_AREA)
+            archive.writestr(f"{index:05d}.png",
+                             cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_RGB2BGR))[1])
+    studio = StudioSession(tmp_path / "root", ModelCache(), Settings(sam="geodesic_grabcut"))
+    try:
+        studio.load(clip, "bikes.zip")
+        keyframes = ROOT / "tests" / "data" / "formats" / "cvat" / "bikes_keyframes.xml"
+        assert "objects [1, 2] on 2 keyframes" in studio.import_annotations(keyframes)
+        with pytest.raises(StudioError, match="track first"):
+            studio.export(["cvat"])
+        with pytest.raises(StudioError, match="cannot read"):
+            studio.import_annotations(DEMO_CLIP)
+        studio.track()
+        paths = studio.export(["overlay", "masks", "cvat", "davis", "mot"])
+        assert {name: path.name for name, path in paths.items()} == {
+            "overlay": "overlay.mp4", "masks": "masks.zip", "cvat": "cvat.xml",
+            "davis": "davis.zip", "mot": "mot.txt"}
+        written = read_annotations(paths["cvat"])
+        assert written.categories == {1: "car", 2: "cyclist"}
+        assert {i: sorted(written.boxes(i)) for i in range(6)} == {i: [1, 2] for i in range(6)}
+        with zipfile.ZipFile(paths["davis"]) as archive:
+            pngs = [n for n in archive.namelist() if n.endswith(".png")]
+        assert len(pngs) == 6 and all(n.startswith("davis/") for n in pngs)
+        with pytest.raises(StudioError, match="unknown format"):
+            studio.export(["pdf"])
     finally:
         studio.close()

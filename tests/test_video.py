@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DEMO_CLIP
+from conftest import DEMO_CLIP, ROOT
 from tracker.video import VideoError, open_video
 from tracker.video_writer import H264Writer
 
-ROTATED = DEMO_CLIP.parents[1] / "tests" / "data" / "rotated90.mp4"
+ROTATED = ROOT / "tests" / "data" / "rotated90.mp4"
 
 
 @pytest.fixture(scope="module")

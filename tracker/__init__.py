@@ -7,6 +7,8 @@ Python API::
     track_video("clip.mp4", "out/", prompts="prompts.json")   # batch, exports included
     track_video("clip.mp4", "out/", mask="first.png",
                 tracking=TrackingOptions(propagation="deaot", flip="off"))
+    track_video("clip.mp4", "out/", init="cvat_keyframes.xml",   # keyframes from CVAT,
+                formats=["overlay", "masks", "davis"])           # results also in CVAT
 
     tracker = Tracker(video, "work/", model, segmenter, plan=TrackingOptions().resolve())
 """

@@ -1,7 +1,9 @@
 """Tracking whole videos without interaction: the batch command's engine.
 
-``track_video`` reads a first-frame mask or a prompts file, tracks in both directions from
-the earliest annotated frame and writes every export into ``OUT/<input stem>/``;
+``track_video`` reads a first-frame mask, a prompts file or an annotation file of
+:mod:`tracker.formats` (``--init``: masks and boxes on keyframes), tracks in both directions
+from the earliest annotated frame and writes every export asked for into
+``OUT/<input stem>/``;
 ``track_video_steps`` does the same as a generator of steps, for tracking several videos
 with batched steps (:func:`tracker.stepping.run_together`).
 
@@ -20,7 +22,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,10 @@ import numpy as np
 
 from tracker.atomic import write_json
 from tracker.exports import export_results
-from tracker.fingerprint import Fingerprint, file_digest, input_identity
+from tracker.fingerprint import Fingerprint, file_digest, input_identity, path_digest
 from tracker.flow_color_propagator import NAME as FLOW_COLOR
+from tracker.formats import DEFAULT_FORMATS, FORMATS, detect_format
+from tracker.keyframe_import import annotate_keyframes, read_keyframes
 from tracker.masks import MaskStore, read_label_png
 from tracker.models import (
     DEFAULT_OFFLINE_SEGMENTER,
@@ -110,7 +114,8 @@ def check_writable(folder: Path) -> None:
 def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
                 mask: str | os.PathLike | None = None,
                 prompts: str | os.PathLike | None = None, **options) -> VideoResult:
-    """Track one video from a first-frame mask or a prompts file and export the results.
+    """Track one video from a first-frame mask, a prompts file or an annotation file
+    (``init=``) and export the results.
 
     The arguments are those of :func:`track_video_steps`.
     """
@@ -120,6 +125,8 @@ def track_video(path: str | os.PathLike, out_dir: str | os.PathLike,
 def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       mask: str | os.PathLike | None = None,
                       prompts: str | os.PathLike | None = None, *,
+                      init: str | os.PathLike | None = None,
+                      formats: Iterable[str] = DEFAULT_FORMATS,
                       tracking: TrackingOptions = TrackingOptions(), sam: str | None = None,
                       sam_gap: int = 0, min_area: int = 200,
                       limits: VideoLimits = VideoLimits(), models: ModelCache | None = None,
@@ -134,6 +141,13 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         out_dir: the output root; results go to ``out_dir/<input stem>/``.
         mask: PNG of object ids for frame 0.
         prompts: prompts JSON (see :mod:`tracker.prompts`).
+        init: an annotation file or folder of any format in :data:`tracker.formats.FORMATS`
+            (a CVAT or Label Studio export of a few keyframes, say): its masks annotate
+            their frames, its boxes prompt the segmenter on theirs; only what was drawn
+            counts, not what the tool interpolated. The results are also written in its
+            format.
+        formats: what to write into the result folder (names from
+            :data:`tracker.formats.FORMATS`).
         tracking: how objects are carried, with which model, settings and device
             (:class:`tracker.tracking_options.TrackingOptions`; ``auto`` choices are
             resolved once, for the model named or the best present).
@@ -148,8 +162,9 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             replace the result of another input of the same name.
         on_progress: called with (frames done, frames in total) while tracking.
     """
-    if (mask is None) == (prompts is None):
-        raise ValueError("give exactly one of a first-frame mask or a prompts file")
+    if sum(a is not None for a in (mask, prompts, init)) != 1:
+        raise ValueError("give exactly one of a first-frame mask, a prompts file or an "
+                         "annotation file to start from")
     path, models = Path(path), models or ModelCache()
     out = output_dir(path, out_dir)
     if not path.exists():
@@ -157,14 +172,17 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
     if mask is not None and not Path(mask).is_file():
         raise FileNotFoundError(f"the mask {mask} does not exist")
     object_prompts = read_prompts(prompts) if prompts is not None else None
+    formats = _formats(formats, detect_format(init) if init is not None else None)
     plan = tracking.resolve()
     deaot, device = tracking.deaot, tracking.device
-    needs_segmenter = object_prompts is not None or sam_gap > 0
+    needs_segmenter = object_prompts is not None or init is not None or sam_gap > 0
     recorded = plan.record()
     settings = {"propagation": recorded.pop("propagation"), "sam_gap": sam_gap,
                 "min_area": min_area, **recorded}
+    if formats != DEFAULT_FORMATS:
+        settings["formats"] = list(formats)
     fingerprint = _fingerprint(path, mask, prompts, deaot, sam if needs_segmenter else None,
-                               device, needs_segmenter, settings, models)
+                               device, needs_segmenter, settings, models, init)
     redone = _redo_reasons(out, path, fingerprint, skip_finished)
     if skip_finished and not redone:
         logger.info("%s: up to date in %s (same input, annotation, models and settings), "
@@ -173,6 +191,7 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
     began = time.perf_counter()
     with open_video(path, limits=limits) as video:
         labels = _first_frame_labels(mask, video) if mask is not None else None
+        keyframes = read_keyframes(init, video) if init is not None else None
         for entry in object_prompts or []:
             if entry.frame >= video.info.num_frames:
                 raise ValueError(f"prompt for object {entry.id} is on frame {entry.frame}, but "
@@ -195,6 +214,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             tracker = Tracker(video, work, model, segmenter, sam_gap=sam_gap,
                               min_area=min_area, plan=plan)
             _annotate(tracker, labels, object_prompts)
+            if keyframes is not None:
+                annotate_keyframes(tracker, keyframes)
             groups = describe_groups(len(tracker.objects), plan.propagator.group_size or
                                      model.config.max_objects) if plan.uses_deaot else None
             if groups:
@@ -204,7 +225,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             _check_complete(tracker.masks, video)
             objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
                               "segmenter": o.segmenter} for o in tracker.objects.values()}
-            export_results(video, tracker.masks, work, objects)
+            export_results(video, tracker.masks, work, objects, formats=formats,
+                           categories=keyframes.categories if keyframes is not None else None)
             result = VideoResult(path, out, report.frames, len(objects),
                                  time.perf_counter() - began, redone=tuple(redone))
             write_json(work / STATUS_FILE, {
@@ -220,10 +242,11 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
 def _fingerprint(path: Path, mask: str | os.PathLike | None,
                  prompts: str | os.PathLike | None, deaot: str | None, sam: str | None,
                  device: str, needs_segmenter: bool, settings: dict[str, Any],
-                 models: ModelCache) -> Fingerprint:
+                 models: ModelCache, init: str | os.PathLike | None = None) -> Fingerprint:
     """The fingerprint of the result these arguments would produce."""
     annotation = {"mask": file_digest(mask)} if mask is not None \
-        else {"prompts": file_digest(prompts)}
+        else {"prompts": file_digest(prompts)} if prompts is not None \
+        else {"init": path_digest(init)}
     segmenter = None
     if needs_segmenter:
         weights = sam_weights(sam, device)
@@ -275,6 +298,15 @@ def _annotate(tracker: Tracker, labels: np.ndarray | None,
         tracker.set_labels(0, labels)
     for entry in object_prompts or []:
         tracker.prompt(entry.frame, entry.id, entry.prompt)
+
+
+def _formats(names: Iterable[str], init_format: str | None) -> tuple[str, ...]:
+    """The formats to write, each once: those asked for and the init file's."""
+    formats = tuple(dict.fromkeys([*names, *([init_format] if init_format else [])]))
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format {', '.join(unknown)}; known: {', '.join(FORMATS)}")
+    return formats
 
 
 def _check_complete(masks: MaskStore, video: FrameSource) -> None:

@@ -11,11 +11,39 @@ from pathlib import Path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tracker.cli_options import (THREADS_HELP, add_deaot_arguments, add_limit_arguments,
-                                 non_negative, positive, tracking_options, video_limits)
+from tracker.cli_options import (
+    OFFLINE_HELP,
+    THREADS_HELP,
+    add_deaot_arguments,
+    add_limit_arguments,
+    non_negative,
+    positive,
+    tracking_options,
+    video_limits,
+)
 from tracker.interrupts import sigterm_as_ctrl_c
 
 logger = logging.getLogger("tracker")
+
+
+def _obtain_models(args: argparse.Namespace, fall_back: bool) -> bool:
+    """Download the registry models that ``--deaot``, ``--sam`` or ``--segmenter`` name and
+    that are missing (none with ``--offline``), each with a progress bar on stderr; with no
+    network and ``fall_back``, drop them from ``args`` (the defaults stand in, one warning
+    says so). ``False``, after logging why, when a named model cannot be had."""
+    from tracker.download import DownloadError
+    from tracker.on_demand import obtain
+    from tracker.registry import UnknownModelError
+
+    try:
+        for option, kind in (("deaot", "deaot"), ("sam", "sam"), ("segmenter", "sam")):
+            if getattr(args, option, None) is not None:
+                setattr(args, option, obtain(getattr(args, option), kind, offline=args.offline,
+                                             fall_back=fall_back, device=args.device))
+    except (DownloadError, OSError, UnknownModelError) as error:  # OSError: offline, disk
+        logger.error("%s", error)
+        return False
+    return True
 
 
 def _track(args: argparse.Namespace) -> int:
@@ -34,6 +62,8 @@ def _track(args: argparse.Namespace) -> int:
     if args.batch_videos < 1:
         logger.error("--batch-videos must be at least 1, got %d", args.batch_videos)
         return 2
+    if not _obtain_models(args, fall_back=True):
+        return 2
     for folder in remove_interrupted(args.out):
         logger.info("%s: removed what an interrupted run had left", folder)
     models = ModelCache()
@@ -51,7 +81,8 @@ def _track(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         return track_video_steps(
-            source, args.out, mask=args.mask, prompts=args.prompts, sam=args.sam,
+            source, args.out, mask=args.mask, prompts=args.prompts, init=args.init,
+            formats=args.formats, sam=args.sam,
             sam_gap=args.sam_gap, min_area=args.min_area, limits=limits, models=models,
             skip_finished=not args.force, on_progress=progress,
             tracking=tracking_options(args))
@@ -112,6 +143,8 @@ def _models(args: argparse.Namespace) -> int:
     print(f"weights folder: {checkpoint_dir()}")
     for name, entry in load_registry().items():
         size = entry.size / 2 ** 20 if entry.size else entry.approx_mb
+        if entry.bundled and entry.present:
+            size = entry.path.stat().st_size / 2 ** 20
         if entry.bundled:
             state = "present (bundled)" if entry.present else "missing: see checkpoints/README.md"
         else:
@@ -139,6 +172,8 @@ def _bench_synthetic(args: argparse.Namespace) -> int:
     from tracker.models import ModelCache
     from tracker.synthetic_benchmark import HELD_OUT_SEED, describe, run_synthetic_benchmark
 
+    if not _obtain_models(args, fall_back=False):  # a benchmark measures the model named
+        return 2
     model = ModelCache().deaot(args.deaot, args.device)
     plan = replace(tracking_options(args), propagation="deaot", precision="fp32").resolve()
     config = replace(plan.propagator, max_long_term=None)  # the official, unbounded memory
@@ -153,8 +188,21 @@ def _bench_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format_list(text: str) -> tuple[str, ...]:
+    """``--formats``: comma-separated names from :data:`tracker.formats.FORMATS`."""
+    from tracker.formats import parse_formats
+
+    try:
+        return parse_formats(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tracker",
+    from tracker.formats import DEFAULT_FORMATS, FORMATS
+
+    installed = Path(sys.argv[0]).name == "clicktrack"
+    parser = argparse.ArgumentParser(prog="clicktrack" if installed else "python -m tracker",
                                      description="Segment and track objects through videos.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -165,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     first = track.add_mutually_exclusive_group(required=True)
     first.add_argument("--mask", type=Path, help="PNG of object ids for frame 0")
     first.add_argument("--prompts", type=Path, help="prompts JSON (clicks and boxes)")
+    first.add_argument("--init", type=Path, metavar="FILE",
+                       help="annotations to start from, in any format of --formats (e.g. a "
+                            "CVAT or Label Studio export of a few keyframes): masks annotate "
+                            "their frames, boxes prompt the segmenter; the results are also "
+                            "written in that format")
+    track.add_argument("--formats", type=_format_list, default=",".join(DEFAULT_FORMATS),
+                       metavar="LIST", help="comma-separated formats to write into each "
+                       f"output folder, of: {', '.join(FORMATS)} (default: %(default)s; "
+                       "see docs/formats.md)")
     add_deaot_arguments(track)
     track.add_argument("--sam", help="SAM model name or checkpoint path, or an offline "
                        "segmenter: geodesic_grabcut (the default without SAM) or grabcut")
@@ -229,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     clicks.add_argument("--sequences", type=lambda text: [n for n in text.split(",") if n],
                         help="comma-separated sequence names (default: all)")
     clicks.add_argument("--report", type=Path, help="also write the results as .json or .csv")
+    clicks.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     clicks.add_argument("--device", default="cpu", help="cpu or cuda (SAM only)")
     clicks.add_argument("--threads", type=positive, help=THREADS_HELP)
     clicks.set_defaults(run=_bench_clicks)
@@ -241,6 +299,8 @@ def _bench_vos(args: argparse.Namespace) -> int:
     from tracker.evaluate import EvaluationError
     from tracker.vos_benchmark import run_vos_benchmark
 
+    if not _obtain_models(args, fall_back=False):
+        return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="clicktrack-vos-"))
     try:
         result = run_vos_benchmark(args.data, out, args.sequences, args.frames,
@@ -276,6 +336,8 @@ def _click_segmenter(name: str, device: str):
 def _bench_clicks(args: argparse.Namespace) -> int:
     from tracker.click_benchmark import run_click_benchmark
 
+    if not _obtain_models(args, fall_back=False):
+        return 2
     try:
         segmenter = _click_segmenter(args.segmenter, args.device)
         result = run_click_benchmark(args.data, segmenter, args.clicks, args.sequences)

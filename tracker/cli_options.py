@@ -26,6 +26,8 @@ PROPAGATION_HELP = ("how objects are carried from frame to frame: deaot, flow-co
                     "otherwise (it beats the bundled DeAOT on real video)")
 EDGES_HELP = ("edge refinement: snap the masks written to the frame's edges with a guided "
               "filter (tracking memory unchanged); auto = on for the bundled model only")
+OFFLINE_HELP = ("never download: a registry model named here that is not downloaded is an "
+                "error (by default it is downloaded first)")
 MIN_OBJECT_CELLS_HELP = ("objects DeAOT predicts smaller than this many of its output cells "
                          "(4x4 network-input pixels each) are dropped from that frame and its "
                          "memory; 0 keeps every pixel, as the official code does")
@@ -85,16 +87,18 @@ def scales_choice(text: str) -> str:
 
 
 def add_deaot_arguments(parser: argparse.ArgumentParser, memory: bool = True) -> None:
-    """How objects are carried and DeAOT's model and settings: model, device, precision,
-    test-time augmentation, speck dropping, edge refinement and (with ``memory``) the
-    long-term memory bound."""
+    """How objects are carried and DeAOT's model and settings: model (and ``--offline``:
+    whether a missing one may be downloaded), device, precision, test-time augmentation,
+    speck dropping, edge refinement and (with ``memory``) the long-term memory bound."""
     from tracker.models import AUTO_CHOICES, PROPAGATIONS
     from tracker.tracking_options import DEFAULT_MAX_LONG_TERM, DEFAULT_MIN_OBJECT_CELLS
 
     if memory:
         parser.add_argument("--propagation", choices=PROPAGATIONS, default="auto",
                             help=PROPAGATION_HELP)
-    parser.add_argument("--deaot", help="DeAOT model name or checkpoint path")
+    parser.add_argument("--deaot", help="DeAOT model name (downloaded if missing) or "
+                        "checkpoint path")
+    parser.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=positive, help=THREADS_HELP)
     if memory:

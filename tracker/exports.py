@@ -1,29 +1,31 @@
 """Exports of a tracked video, built by streaming over its frames and stored masks.
 
-Into the output folder:
+Into the output folder, for the formats asked (default
+:data:`tracker.formats.DEFAULT_FORMATS`):
 
 * ``overlay.mp4``: coloured masks, outlines and ids over the frames (H.264, yuv420p);
-* ``masks/00000.png ...``: palette PNGs of object ids (written while tracking);
+* ``masks/00000.png ...``: palette PNGs of object ids (the store itself, written while
+  tracking);
 * ``annotations.json``: COCO, one annotation per frame and object with RLE segmentation,
   bbox, area and ``track_id``;
-* ``objects.json``: per object, the frames it is present in and its box in each.
+* ``objects.json``: per object, the frames it is present in and its box in each;
+* any other format of :mod:`tracker.formats` (DAVIS, YouTube-VOS/VIS, SA-V, MOT, MOTS,
+  CVAT, Label Studio).
 
 Every file is written atomically.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from tracker.atomic import atomic_path, write_json
+from tracker.atomic import atomic_path
+from tracker.formats import DEFAULT_FORMATS, OVERLAY, VideoTracks, export_formats
 from tracker.masks import MaskStore
 from tracker.overlay import draw_overlay
 from tracker.video import FrameSource
@@ -32,23 +34,6 @@ from tracker.video_writer import H264Writer
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass
-class _ObjectTrack:
-    frames: list[int] = field(default_factory=list)
-    boxes: list[list[int]] = field(default_factory=list)
-
-
-def encode_rle(mask: np.ndarray) -> dict:
-    """COCO RLE (compressed counts as text) of an (H, W) bool mask."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def decode_rle(rle: dict) -> np.ndarray:
-    """(H, W) bool mask of a COCO RLE from :func:`encode_rle`."""
-    return mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")}) > 0
 
 
 def _frames_with_labels(video: FrameSource, masks: MaskStore
@@ -61,79 +46,44 @@ def _frames_with_labels(video: FrameSource, masks: MaskStore
 
 def export_results(video: FrameSource, masks: MaskStore, out_dir: str | Path,
                    objects: dict[int, dict] | None = None,
-                   on_progress: ProgressCallback | None = None) -> dict[str, Path]:
-    """Write overlay.mp4, annotations.json and objects.json for a tracked video.
+                   on_progress: ProgressCallback | None = None,
+                   formats: Sequence[str] = DEFAULT_FORMATS,
+                   categories: Mapping[int, str] | None = None) -> dict[str, Path]:
+    """Write the overlay and the other ``formats`` of a tracked video.
 
     Args:
         video: the frames.
-        masks: the stored label maps (frames without one count as empty).
+        masks: the stored label maps (frames without one count as empty). ``masks`` in
+            ``formats`` names these PNGs themselves: nothing is rewritten for it.
         out_dir: destination folder.
         objects: extra per-object fields for objects.json (e.g. source, segmenter).
-        on_progress: called with (frames done, total frames).
+        on_progress: called with (frames done, total frames) while the overlay is written.
+        formats: names from :data:`tracker.formats.FORMATS`.
+        categories: object id -> category name (default ``object``), for the formats that
+            name categories or labels.
 
     Returns:
-        name -> path of every file written.
+        name -> path of every file or folder written: ``overlay``, ``annotations`` (COCO),
+        ``objects``, and each other format by its name.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    info = video.info
-    tracks: dict[int, _ObjectTrack] = {}
-    paths = {"overlay": out_dir / "overlay.mp4", "annotations": out_dir / "annotations.json",
-             "objects": out_dir / "objects.json"}
-    with H264Writer(paths["overlay"], info.fps, (info.width, info.height)) as writer, \
-            atomic_path(paths["annotations"]) as coco_path, coco_path.open("w") as coco:
-        _write_coco_head(coco, video)
-        annotation_id = 0
-        for index, image, labels in _frames_with_labels(video, masks):
-            writer.write(draw_overlay(image, labels))
-            for object_id in (int(i) for i in np.unique(labels) if i):
-                mask = labels == object_id
-                ys, xs = np.nonzero(mask)
-                x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-                annotation_id += 1
-                record = {"id": annotation_id, "image_id": index + 1, "category_id": 1,
-                          "track_id": object_id, "segmentation": encode_rle(mask),
-                          "area": int(mask.sum()), "bbox": [x0, y0, x1 - x0, y1 - y0],
-                          "iscrowd": 0}
-                coco.write(("" if annotation_id == 1 else ",\n") + json.dumps(record))
-                track = tracks.setdefault(object_id, _ObjectTrack())
-                track.frames.append(index)
-                track.boxes.append([x0, y0, x1, y1])
-            if on_progress is not None:
-                on_progress(index + 1, info.num_frames)
-        coco.write("\n]}\n")
-    write_json(paths["objects"], _objects_document(video, tracks, objects or {}))
+    paths = {}
+    if OVERLAY in formats:
+        paths["overlay"] = out_dir / "overlay.mp4"
+        info = video.info
+        with H264Writer(paths["overlay"], info.fps, (info.width, info.height)) as writer:
+            for index, image, labels in _frames_with_labels(video, masks):
+                writer.write(draw_overlay(image, labels))
+                if on_progress is not None:
+                    on_progress(index + 1, info.num_frames)
+    tracks = VideoTracks.from_store(video.name, video.info, masks, categories, objects)
+    written = export_formats([n for n in formats if n not in (OVERLAY, "masks")], tracks,
+                             out_dir)
+    paths.update({"annotations" if name == "coco" else name: path
+                  for name, path in written.items()})
     logger.debug("exported %s to %s", video.name, out_dir)
     return paths
-
-
-def _write_coco_head(stream, video: FrameSource) -> None:
-    info = video.info
-    head = {
-        "info": {"description": f"ClickTrack results for {video.name}",
-                 "fps": float(info.fps), "num_frames": info.num_frames},
-        "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
-        "images": [{"id": i + 1, "file_name": f"{i:05d}.png", "frame_index": i,
-                    "width": info.width, "height": info.height}
-                   for i in range(info.num_frames)],
-    }
-    text = json.dumps(head)
-    stream.write(text[:-1] + ', "annotations": [\n')
-
-
-def _objects_document(video: FrameSource, tracks: dict[int, _ObjectTrack],
-                      extra: dict[int, dict]) -> dict:
-    info = video.info
-    objects = []
-    for object_id in sorted(set(tracks) | set(extra)):
-        track = tracks.get(object_id, _ObjectTrack())
-        entry = {"id": object_id, **extra.get(object_id, {}),
-                 "num_frames": len(track.frames), "frames": track.frames,
-                 "boxes": track.boxes}
-        objects.append(entry)
-    return {"video": video.name, "fps": float(info.fps), "width": info.width,
-            "height": info.height, "num_frames": info.num_frames,
-            "box_format": "x0, y0, x1, y1 (pixels, x1 and y1 exclusive)", "objects": objects}
 
 
 def zip_masks(masks: MaskStore, path: str | Path) -> Path:

@@ -19,6 +19,8 @@ from typing import Any
 from tracker.video import IMAGE_EXTENSIONS
 
 _CHUNK = 1 << 20
+_ANNOTATION_KINDS = {"mask": "first-frame mask", "prompts": "prompts file",
+                     "init": "init file"}
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -28,6 +30,17 @@ def file_digest(path: str | os.PathLike) -> str:
         while chunk := stream.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def path_digest(path: str | os.PathLike) -> str:
+    """:func:`file_digest` of a file; of a folder, the SHA-256 of every file's relative path
+    and digest."""
+    path = Path(path)
+    if not path.is_dir():
+        return file_digest(path)
+    entries = sorted((str(p.relative_to(path)), file_digest(p)) for p in path.rglob("*")
+                     if p.is_file())
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
 def input_identity(path: str | os.PathLike) -> dict[str, Any]:
@@ -49,7 +62,8 @@ class Fingerprint:
 
     Attributes:
         input: :func:`input_identity` of the video.
-        annotation: ``{"mask": sha256}`` or ``{"prompts": sha256}``.
+        annotation: ``{"mask": sha256}``, ``{"prompts": sha256}`` or ``{"init": sha256}``
+            (of an annotation file or folder, :func:`path_digest`).
         deaot: SHA-256 of the DeAOT weights.
         segmenter: the segmenter's name and the SHA-256 of its weights (``None`` for
             GrabCut), or ``None`` when no segmenter takes part.
@@ -75,8 +89,7 @@ class Fingerprint:
             reasons.append("the input changed")
         if recorded.get("annotation") != self.annotation:
             kind = next(iter(self.annotation))
-            reasons.append(f"the {'first-frame mask' if kind == 'mask' else 'prompts file'} "
-                           "changed")
+            reasons.append(f"the {_ANNOTATION_KINDS.get(kind, kind)} changed")
         if recorded.get("deaot") != self.deaot:
             reasons.append("the DeAOT model changed")
         if recorded.get("segmenter") != self.segmenter:

@@ -152,7 +152,7 @@ def default_deaot_name() -> str:
     """The preferred DeAOT checkpoint that is present (official before bundled)."""
     registry = load_registry()
     for name in DEAOT_PREFERENCE:
-        if registry[name].present:
+        if name in registry and registry[name].present:
             return name
     raise FileNotFoundError("no DeAOT checkpoint is present; run: python -m tracker download "
                             "r50_deaotl (or give --deaot PATH)")
@@ -249,6 +249,6 @@ def default_sam_name(device: torch.device) -> str | None:
     """The preferred SAM checkpoint present for ``device``, or ``None``."""
     registry = load_registry()
     for name in SAM_PREFERENCE["cuda" if device.type == "cuda" else "cpu"]:
-        if registry[name].present:
+        if name in registry and registry[name].present:
             return name
     return None

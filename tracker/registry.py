@@ -1,4 +1,15 @@
-"""The weights registry (``checkpoints/registry.json``) and where weight files live."""
+"""The weights registry and where weight files live.
+
+The registry (``tracker/weights/registry.json``) and the bundled model beside it are package
+data: they ship inside the wheel and are found there. Downloads go elsewhere, never into the
+installed package: ``$CLICKTRACK_CHECKPOINTS`` if set; else ``checkpoints/`` in a source
+checkout; else the user's cache (``$XDG_CACHE_HOME/clicktrack/checkpoints``, by default
+``~/.cache/clicktrack/checkpoints``).
+
+``$CLICKTRACK_REGISTRY`` names another registry file of the same format to use instead, e.g.
+one whose ``url`` fields point at a private mirror (or, in the tests, at a local server). Its
+entries replace the package's; the bundled model is listed either way.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +18,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-REGISTRY_FILE = ROOT / "checkpoints" / "registry.json"
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
+REGISTRY_FILE = PACKAGE_WEIGHTS / "registry.json"
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def checkpoint_dir() -> Path:
-    """Folder of downloaded weights: ``$CLICKTRACK_CHECKPOINTS`` or ``checkpoints/``."""
-    return Path(os.environ.get("CLICKTRACK_CHECKPOINTS", ROOT / "checkpoints"))
+    """Folder of downloaded weights (see the module's docstring for the order)."""
+    configured = os.environ.get("CLICKTRACK_CHECKPOINTS")
+    if configured:
+        return Path(configured).expanduser()
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "checkpoints").is_dir():
+        return _CHECKOUT / "checkpoints"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "clicktrack" / "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -50,16 +68,15 @@ class WeightFile:
 
     @property
     def path(self) -> Path:
-        """Downloads live in :func:`checkpoint_dir`; a bundled file in the repository."""
-        return (ROOT / "checkpoints" if self.bundled else checkpoint_dir()) / self.file
+        """Downloads live in :func:`checkpoint_dir`; a bundled file in the package."""
+        return (PACKAGE_WEIGHTS if self.bundled else checkpoint_dir()) / self.file
 
     @property
     def present(self) -> bool:
         return self.path.is_file()
 
 
-def load_registry(path: Path = REGISTRY_FILE) -> dict[str, WeightFile]:
-    """name -> :class:`WeightFile` of every entry."""
+def _read_registry(path: Path) -> dict[str, WeightFile]:
     entries = json.loads(path.read_text())
     return {name: WeightFile(name=name, kind=e["kind"], arch=e.get("arch") or e["variant"],
                              file=e["file"], url=e["url"], size=e.get("size"),
@@ -69,8 +86,33 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, WeightFile]:
             for name, e in entries.items()}
 
 
+def load_registry(path: Path | None = None) -> dict[str, WeightFile]:
+    """name -> :class:`WeightFile` of every entry of ``path`` (default:
+    ``$CLICKTRACK_REGISTRY``, else the package's registry), the bundled model included."""
+    path = path or Path(os.environ.get("CLICKTRACK_REGISTRY") or REGISTRY_FILE).expanduser()
+    entries = _read_registry(path)
+    if path == REGISTRY_FILE:
+        return entries
+    bundled = {n: e for n, e in _read_registry(REGISTRY_FILE).items() if e.bundled}
+    return {**bundled, **entries}
+
+
 class UnknownModelError(ValueError):
     """A model name that is neither a registry entry nor an existing file."""
+
+
+def find_entry(spec: str, kind: str) -> WeightFile | None:
+    """The registry entry a model spec names (``vit_b`` for ``sam_vit_b`` too), ``None``
+    when it names none (a path, say).
+
+    Raises:
+        UnknownModelError: the name of a model of another kind.
+    """
+    registry = load_registry()
+    entry = registry.get(spec) or registry.get(f"sam_{spec}" if kind == "sam" else spec)
+    if entry is not None and entry.kind != kind:
+        raise UnknownModelError(f"{spec} is a {entry.kind} model, not a {kind} model")
+    return entry
 
 
 def resolve_weights(spec: str, kind: str) -> tuple[Path, WeightFile | None]:
@@ -80,11 +122,8 @@ def resolve_weights(spec: str, kind: str) -> tuple[Path, WeightFile | None]:
         UnknownModelError: unknown name, or a name of another kind.
         FileNotFoundError: a known name that is not downloaded, with the command to do it.
     """
-    registry = load_registry()
-    entry = registry.get(spec) or registry.get(f"sam_{spec}" if kind == "sam" else spec)
+    entry = find_entry(spec, kind)
     if entry is not None:
-        if entry.kind != kind:
-            raise UnknownModelError(f"{spec} is a {entry.kind} model, not a {kind} model")
         if not entry.present:
             raise FileNotFoundError(f"{entry.name} is not downloaded; run: "
                                     f"python -m tracker download {entry.name}")
@@ -92,6 +131,6 @@ def resolve_weights(spec: str, kind: str) -> tuple[Path, WeightFile | None]:
     path = Path(spec).expanduser()
     if path.is_file():
         return path, None
-    names = ", ".join(n for n, e in registry.items() if e.kind == kind)
+    names = ", ".join(n for n, e in load_registry().items() if e.kind == kind)
     raise UnknownModelError(f"unknown {kind} model {spec!r}: give one of {names} or the path "
                             "of a checkpoint file")

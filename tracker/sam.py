@@ -49,6 +49,44 @@ def sam_arch_of(state: dict[str, torch.Tensor]) -> str:
     return _EMBED_DIMS[pos.shape[-1]]
 
 
+def read_sam_state(path: str | os.PathLike, arch: str | None = None
+                   ) -> tuple[dict[str, torch.Tensor], str]:
+    """The state dict of a SAM checkpoint file and its architecture, read safely.
+
+    Raises:
+        SamCheckpointError: unreadable, no state dict, or not of ``arch`` (when given).
+    """
+    path = Path(path)
+    try:
+        state = load_weights_file(path)
+    except WeightsFileError as error:
+        raise SamCheckpointError(str(error)) from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SamCheckpointError(f"{path.name}: holds no SAM state dict")
+    found = sam_arch_of(state)
+    if arch is not None and arch != found:
+        raise SamCheckpointError(f"{path.name} is a SAM {found} checkpoint, not {arch}")
+    return state, found
+
+
+def check_sam_layout(state: dict[str, torch.Tensor], arch: str, source: str) -> None:
+    """Raise :class:`SamCheckpointError` unless ``state`` has exactly the keys and shapes of
+    segment-anything's ``arch`` model (built on the meta device: no memory, no init)."""
+    from segment_anything import sam_model_registry
+
+    with torch.device("meta"):
+        expected = sam_model_registry[arch](checkpoint=None).state_dict()
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    mis_shaped = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems = [f"{len(found)} {what}: {', '.join(found[:5])}" for what, found in (
+        ("missing keys", missing), ("unexpected keys", unexpected),
+        ("shape mismatches", mis_shaped)) if found]
+    if problems:
+        raise SamCheckpointError(f"{source} does not fit SAM {arch}: " + "; ".join(problems))
+
+
 def load_sam(path: str | os.PathLike, arch: str | None = None,
              device: str | torch.device = "cpu") -> torch.nn.Module:
     """Build SAM and load an official checkpoint into it, strictly and safely.
@@ -61,15 +99,7 @@ def load_sam(path: str | os.PathLike, arch: str | None = None,
     from segment_anything import sam_model_registry
 
     path = Path(path)
-    try:
-        state = load_weights_file(path)
-    except WeightsFileError as error:
-        raise SamCheckpointError(str(error)) from error
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise SamCheckpointError(f"{path.name}: holds no SAM state dict")
-    found = sam_arch_of(state)
-    if arch is not None and arch != found:
-        raise SamCheckpointError(f"{path.name} is a SAM {found} checkpoint, not {arch}")
+    state, found = read_sam_state(path, arch)
     model = sam_model_registry[found](checkpoint=None)
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:

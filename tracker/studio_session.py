@@ -13,13 +13,17 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tracker.atomic import atomic_path
 from tracker.exports import export_results, zip_masks
+from tracker.formats import DEFAULT_FORMATS, OVERLAY, FormatError, parse_formats
+from tracker.keyframe_import import annotate_keyframes, read_keyframes
 from tracker.models import BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, describe_groups, is_bundled
 from tracker.overlay import draw_overlay, draw_prompt, object_colour
 from tracker.segmenter import Prompt
@@ -97,6 +101,8 @@ class StudioSession:
         self.box_corner: tuple[float, float] | None = None
         self.last_report: TrackingReport | None = None
         self.model_note = ""
+        self.categories: dict[int, str] = {}
+        self.imported_format: str | None = None
         self._stop = threading.Event()
         self._closed = threading.Event()
         self._busy = threading.Lock()
@@ -129,6 +135,27 @@ class StudioSession:
             self.current_object = None
             self.box_corner = None
             self.last_report = None
+            self.categories, self.imported_format = {}, None
+
+    def import_annotations(self, path: str | Path) -> str:
+        """Start from another tool's annotations (any format of :mod:`tracker.formats`, a CVAT
+        or Label Studio export of a few keyframes, say): their masks annotate their frames,
+        their boxes prompt the segmenter there. Their labels name the objects in exports, and
+        their format is offered first at export. Returns a status line for the user."""
+        tracker = self._require_video()
+        self._check_idle()
+        with self._busy:
+            try:
+                keyframes = read_keyframes(path, tracker.video)
+            except (FormatError, OSError) as error:
+                raise StudioError(f"cannot read {Path(path).name}: {error}") from None
+            annotate_keyframes(tracker, keyframes)
+        self.categories = dict(keyframes.categories)
+        self.imported_format = keyframes.format
+        ids = keyframes.object_ids()
+        self.current_object = ids[-1] if ids else self.current_object
+        return (f"started from {keyframes.format} annotations: objects {ids} on "
+                f"{len(keyframes.frames)} keyframes; Track to follow them")
 
     def _require_video(self) -> Tracker:
         if self.tracker is None:
@@ -313,16 +340,30 @@ class StudioSession:
                           "segmenter": o.segmenter} for o in tracker.objects.values()}
         return export_results(tracker.video, tracker.masks, self.exports_folder, objects)
 
-    def export(self) -> dict[str, Path]:
-        """All downloads: overlay.mp4, annotations.json, objects.json (written by the last
-        tracking run) and masks.zip."""
+    def export(self, formats: Sequence[str] = DEFAULT_FORMATS) -> dict[str, Path]:
+        """The downloads of the last tracking run in ``formats`` (names of
+        :data:`tracker.formats.FORMATS`), a file each: the masks as ``masks.zip``, the other
+        folder formats (DAVIS, YouTube-VOS) zipped too; overlay.mp4 as the run wrote it."""
         tracker = self._require_video()
-        names = {"overlay": "overlay.mp4", "annotations": "annotations.json",
-                 "objects": "objects.json"}
-        paths = {key: self.exports_folder / name for key, name in names.items()}
-        if not all(p.exists() for p in paths.values()):
+        try:
+            formats = parse_formats(",".join(formats))
+        except ValueError as error:
+            raise StudioError(str(error)) from None
+        overlay = self.exports_folder / "overlay.mp4"
+        if self.last_report is None or not overlay.exists():
             raise StudioError("nothing to export yet: track first")
-        paths["masks"] = zip_masks(tracker.masks, self.exports_folder / "masks.zip")
+        objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
+                          "segmenter": o.segmenter} for o in tracker.objects.values()}
+        paths = export_results(tracker.video, tracker.masks, self.exports_folder, objects,
+                               formats=[f for f in formats if f != OVERLAY],
+                               categories=self.categories)
+        if OVERLAY in formats:
+            paths = {"overlay": overlay, **paths}
+        if "masks" in formats:
+            paths["masks"] = zip_masks(tracker.masks, self.exports_folder / "masks.zip")
+        for name, path in list(paths.items()):
+            if path.is_dir():
+                paths[name] = _zip_folder(path, path.with_suffix(".zip"))
         return paths
 
     # ------------------------------------------------------------------ end
@@ -341,3 +382,12 @@ class StudioSession:
             self._close_video()
         shutil.rmtree(self.folder, ignore_errors=True)
         logger.info("session %s closed", self.folder.name)
+
+
+def _zip_folder(folder: Path, path: Path) -> Path:
+    """Write ``folder``'s files into a zip at ``path`` (atomically), under its own name."""
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(folder.parent).as_posix())
+    return path

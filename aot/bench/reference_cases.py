@@ -2,9 +2,10 @@
 
 The data holds, per variant, the official state-dict layout, a deterministic weight recipe
 (:mod:`aot.bench.synthetic_weights`) and cases of official outputs on real frames. This
-module rebuilds a case's official-format checkpoint and runs the case through :class:`aot.Propagator` the way
-the official evaluation loop does, free-running or teacher-forced, returning the per-frame
-differences to the official outputs. Tests and ``python -m aot.bench --suite gpu`` use it.
+module rebuilds a case's official-format checkpoint and runs the case through
+:class:`aot.Propagator` the way the official evaluation loop does, free-running or
+teacher-forced, returning the per-frame differences to the official outputs. Tests and
+``python -m aot.bench --suite gpu`` use it.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ class Batch(NamedTuple):
                 self.num_objects.to(device, non_blocking=True))
 
 
-def renumber(labels: np.ndarray, max_objects: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def renumber(labels: np.ndarray, max_objects: int,
+             rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Map the ids visible in the first frame to 1..n (n <= max_objects); others to 0."""
     present = [int(i) for i in np.unique(labels[0]) if i]
     if len(present) > max_objects:
