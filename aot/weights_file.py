@@ -2,8 +2,8 @@
 the file runs, and one clear error for every way the file can be unusable.
 
 Every weights file ClickTrack reads goes through :func:`load_weights_file`: DeAOT checkpoints
-(:mod:`aot.checkpoint`), Segment Anything checkpoints (:mod:`tracker.sam`) and training
-checkpoints (:mod:`aot.train`).
+(:mod:`aot.checkpoint`), Segment Anything and SAM 2.1 checkpoints (:mod:`tracker.sam`,
+:mod:`tracker.sam2_segmenter`) and training checkpoints (:mod:`aot.train`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ class WeightsFileError(ValueError):
     and plain containers."""
 
 
-def load_weights_file(path: str | os.PathLike) -> object:
-    """The contents of a weights file, read on the CPU with ``weights_only=True``.
+def load_weights_file(path: str | os.PathLike, mmap: bool = False) -> object:
+    """The contents of a weights file, read on the CPU with ``weights_only=True``;
+    ``mmap``: map the tensors' storage from the file rather than read it (a cheap look at
+    what a large checkpoint holds).
 
     Raises:
         FileNotFoundError: no such file.
@@ -33,7 +35,7 @@ def load_weights_file(path: str | os.PathLike) -> object:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         if "weights only" not in str(error).lower():
             raise WeightsFileError(f"{path}: not a readable PyTorch checkpoint (truncated or "

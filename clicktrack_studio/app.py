@@ -34,6 +34,7 @@ from tracker.formats import DEFAULT_FORMATS, FORMATS
 from tracker.models import default_sam_name
 from tracker.session_registry import SessionRegistry
 from tracker.studio_session import ACCEPTED_EXTENSIONS, Settings, StudioError, StudioSession
+from tracker.text_detector import TextPromptConfig
 from tracker.tracking_options import TrackingOptions
 
 #: The example clip, shipped inside the package.
@@ -190,6 +191,10 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
                     undo_button = gr.Button("Undo", elem_id="undo")
                     everything_button = gr.Button("Segment everything", elem_id="everything")
                 with gr.Row():
+                    find_text = gr.Textbox(label="Find objects", placeholder="person . bicycle",
+                                           elem_id="find-text", scale=3)
+                    find_button = gr.Button("Find", elem_id="find", scale=1)
+                with gr.Row():
                     object_pick = gr.Dropdown(label="Current object", choices=[],
                                               elem_id="object-pick")
                     remove_button = gr.Button("Remove object", elem_id="remove-object")
@@ -226,6 +231,12 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
                     flip = gr.Dropdown(list(FLIPS), value=FLIP_AUTO, label="Mirror augmentation")
                     scales = gr.Dropdown(list(SCALES), value=SCALES_AUTO, label="Multi-scale")
                     edges = gr.Dropdown(list(EDGES), value=EDGES_AUTO, label="Edge refinement")
+                    box_threshold = gr.Slider(0, 1, value=TextPromptConfig().box_threshold,
+                                              step=0.01, label="Find: box threshold",
+                                              elem_id="box-threshold")
+                    text_threshold = gr.Slider(0, 1, value=TextPromptConfig().text_threshold,
+                                               step=0.01, label="Find: text threshold",
+                                               elem_id="text-threshold")
                     if offline:
                         gr.Markdown("Offline: models are not downloaded "
                                     "(`python -m tracker download NAME` fetches one).")
@@ -267,6 +278,11 @@ def build_app(sessions: SessionRegistry, defaults: Settings, devices: list[str],
         everything_button.click(
             guarded(lambda s, f: f"Found objects {s.segment_everything(f)}."),
             [state, frame_slider], view_outputs, api_name="segment_everything", **gpu)
+        find = guarded(lambda s, f, text, box, token: s.find(f, text or "",
+                                                             TextPromptConfig(box, token)))
+        find_inputs = [state, frame_slider, find_text, box_threshold, text_threshold]
+        find_button.click(find, find_inputs, view_outputs, api_name="find_objects", **gpu)
+        find_text.submit(find, find_inputs, view_outputs, api_visibility="private", **gpu)
         object_pick.input(guarded(lambda s, f, o: s.select_object(int(o)) or f"Object {o}."),
                           [state, frame_slider, object_pick], view_outputs,
                           api_visibility="private")

@@ -3,10 +3,13 @@ those that can be downloaded."""
 
 from __future__ import annotations
 
+from tracker.models import usable
 from tracker.on_demand import missing_models
 from tracker.registry import load_registry
 
 MODES = {"Positive click": "positive", "Negative click": "negative", "Box (2 clicks)": "box"}
+#: What the "Models not downloaded" list calls each kind of model.
+KIND_LABELS = {"sam": "SAM", "deaot": "DeAOT", "detector": "text detector"}
 #: The offline click segmenters (no SAM weights), the default first.
 OFFLINE = {"Geodesic GrabCut (no SAM weights)": "geodesic_grabcut",
            "GrabCut (no SAM weights)": "grabcut"}
@@ -24,20 +27,20 @@ EDGES = {EDGES_AUTO: "auto", "On (masks snap to image edges)": "on", "Off": "off
 
 
 def model_choices() -> tuple[list[str], list[str]]:
-    """(SAM choices, DeAOT choices): the models present now, and the offline segmenters."""
+    """(SAM choices, DeAOT choices): the models present now (SAM 2.1 ones with the sam2
+    package installed), and the offline segmenters."""
     registry = load_registry()
-    sam = [n for n, e in registry.items() if e.kind == "sam" and e.present] + list(OFFLINE)
+    sam = [n for n, e in registry.items() if e.kind == "sam" and usable(e)] + list(OFFLINE)
     deaot = [n for n, e in registry.items() if e.kind == "deaot" and e.present]
     return sam, deaot
 
 
 def missing_choices() -> list[tuple[str, str]]:
-    """(label, registry name) of each SAM and DeAOT model not downloaded yet, e.g.
-    ``("r50_deaotl (DeAOT, about 80 MB)", "r50_deaotl")``."""
+    """(label, registry name) of each SAM, DeAOT and text detector model not downloaded
+    yet, e.g. ``("r50_deaotl (DeAOT, about 80 MB)", "r50_deaotl")``."""
     choices = []
     for entry in missing_models():
         megabytes = entry.size / 2 ** 20 if entry.size else entry.approx_mb
         size = f", about {megabytes:.0f} MB" if megabytes else ""
-        kind = "SAM" if entry.kind == "sam" else "DeAOT"
-        choices.append((f"{entry.name} ({kind}{size})", entry.name))
+        choices.append((f"{entry.name} ({KIND_LABELS[entry.kind]}{size})", entry.name))
     return choices

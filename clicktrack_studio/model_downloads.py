@@ -1,5 +1,6 @@
-"""The Settings' Download section: the SAM and DeAOT models not downloaded yet, fetched with
-a progress bar and offered in the SAM / DeAOT menus as soon as they are in place.
+"""The Settings' Download section: the SAM, DeAOT and text detector models not downloaded
+yet, fetched with a progress bar and offered in the SAM / DeAOT menus (a detector: to
+"Find objects") as soon as they are in place.
 
 Downloads go through :func:`tracker.on_demand.fetch`: resumable, checked against the
 registry (SHA-256, or key by key) and placed atomically; sessions asking for one model at
@@ -39,6 +40,8 @@ def download_model(name: str, on_progress: ProgressCallback | None = None,
     except (DownloadError, OSError) as error:
         logger.error("%s", error)
         return f"⚠️ {error}"
+    if entry.kind == "detector":
+        return f"Downloaded {name}: Find objects uses it."
     menu = "SAM" if entry.kind == "sam" else "DeAOT"
     return f"Downloaded {name}: choose it in the {menu} model menu."
 

@@ -199,3 +199,25 @@ def test_downloading_a_model_makes_it_selectable(browser, tmp_path, deaott_check
             _wait_status(page, "Settings applied.")
             assert page.input_value("#deaot-model input") == "deaott"
             page.close()
+
+
+def test_find_objects_by_text(browser, tmp_path):
+    """Typing in "Find objects" adds what the text names (a toy Grounding DINO with random
+    weights, listed in the registry) to the object list, to keep, remove or correct."""
+    pytest.importorskip("transformers")
+    from app_server import app_process
+    from text_models import save_toy_detector, write_detector_registry
+
+    folder = save_toy_detector(tmp_path / "grounding-dino-tiny")
+    registry = write_detector_registry(tmp_path / "registry.json", folder)
+    with app_process(tmp_path, env={"CLICKTRACK_REGISTRY": str(registry)}) as app:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app.url)
+        page.set_input_files("#upload input[type=file]", str(DEMO_CLIP))
+        _wait_status(page, "Loaded bikes")
+        page.fill("#find-text textarea", "person . bicycle")
+        page.click("#find")
+        _wait_status(page, "found objects [1")
+        listing = page.inner_text("#object-list")
+        assert "from frame 0 (text, grabcut)" in listing
+        page.close()

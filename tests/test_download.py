@@ -102,6 +102,9 @@ def test_registry_covers_every_model():
         assert entry.url.startswith("https://")
         if entry.kind == "sam":
             assert entry.size and len(entry.sha256) == 64
+        elif entry.kind == "detector":  # a folder of files, at a pinned revision
+            assert entry.url.startswith("https://huggingface.co/IDEA-Research/grounding-dino-")
+            assert "model.safetensors" in {part.name for part in entry.files}
         else:
             assert entry.gdrive_id in entry.url
 

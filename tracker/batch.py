@@ -1,7 +1,9 @@
 """Tracking whole videos without interaction: the batch command's engine.
 
-``track_video`` reads a first-frame mask, a prompts file or an annotation file of
-:mod:`tracker.formats` (``--init``: masks and boxes on keyframes), tracks in both directions
+``track_video`` reads a first-frame mask, a prompts file, an annotation file of
+:mod:`tracker.formats` (``--init``: masks and boxes on keyframes) or a text prompt (``--text``:
+the objects it names on the first frame, and with ``sam_gap`` new ones as they appear),
+tracks in both directions
 from the earliest annotated frame and writes every export asked for into
 ``OUT/<input stem>/``;
 ``track_video_steps`` does the same as a generator of steps, for tracking several videos
@@ -43,11 +45,13 @@ from tracker.models import (
     ModelCache,
     deaot_weights,
     describe_groups,
+    detector_weights,
     sam_weights,
 )
 from tracker.prompts import ObjectPrompt, read_prompts
 from tracker.result_folder import ResultFolder
 from tracker.stepping import Steps, run_alone
+from tracker.text_detector import TextPromptConfig, normalize_prompt
 from tracker.tracker import Tracker
 from tracker.tracking_options import TrackingOptions
 from tracker.video import FrameSource, VideoError, VideoLimits, open_video
@@ -131,7 +135,9 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
                       sam_gap: int = 0, min_area: int = 200,
                       limits: VideoLimits = VideoLimits(), models: ModelCache | None = None,
                       skip_finished: bool = True,
-                      on_progress: Callable[[int, int], None] | None = None
+                      on_progress: Callable[[int, int], None] | None = None,
+                      text: str | None = None, detector: str | None = None,
+                      text_config: TextPromptConfig = TextPromptConfig()
                       ) -> Steps[VideoResult]:
     """:func:`track_video` as a generator of DeAOT steps (see :mod:`tracker.stepping`), so
     that several videos can be tracked with their steps batched together.
@@ -153,7 +159,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             resolved once, for the model named or the best present).
         sam: SAM registry name or checkpoint path, or an offline segmenter's name
             (default: the best SAM present, else geodesic_grabcut), on ``tracking.device``.
-        sam_gap: discover new objects every ``sam_gap`` frames (0: off).
+        sam_gap: discover new objects every ``sam_gap`` frames (0: off): those ``text``
+            names, else everything SAM finds.
         min_area: smallest new object in pixels.
         limits: the largest input accepted (see :class:`tracker.video.VideoLimits`).
         models: a cache to share loaded models across videos.
@@ -161,10 +168,15 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             annotation, models and settings); ``False`` (``--force``) redoes it, and may
             replace the result of another input of the same name.
         on_progress: called with (frames done, frames in total) while tracking.
+        text: a text prompt (``"person . bicycle"``): the objects it names on the first
+            frame start the run, each a new object segmented from the detector's box.
+        detector: the text detector's registry name or model folder (default: the best
+            present for the device).
+        text_config: the detector's box and text thresholds.
     """
-    if sum(a is not None for a in (mask, prompts, init)) != 1:
-        raise ValueError("give exactly one of a first-frame mask, a prompts file or an "
-                         "annotation file to start from")
+    if sum(a is not None for a in (mask, prompts, init, text)) != 1:
+        raise ValueError("give exactly one of a first-frame mask, a prompts file, an "
+                         "annotation file or a text prompt to start from")
     path, models = Path(path), models or ModelCache()
     out = output_dir(path, out_dir)
     if not path.exists():
@@ -175,14 +187,17 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
     formats = _formats(formats, detect_format(init) if init is not None else None)
     plan = tracking.resolve()
     deaot, device = tracking.deaot, tracking.device
-    needs_segmenter = object_prompts is not None or init is not None or sam_gap > 0
+    needs_segmenter = object_prompts is not None or init is not None or text is not None \
+        or sam_gap > 0
     recorded = plan.record()
     settings = {"propagation": recorded.pop("propagation"), "sam_gap": sam_gap,
                 "min_area": min_area, **recorded}
     if formats != DEFAULT_FORMATS:
         settings["formats"] = list(formats)
+    if text is not None:
+        settings.update(_detector_settings(detector, device, text_config, models))
     fingerprint = _fingerprint(path, mask, prompts, deaot, sam if needs_segmenter else None,
-                               device, needs_segmenter, settings, models, init)
+                               device, needs_segmenter, settings, models, init, text)
     redone = _redo_reasons(out, path, fingerprint, skip_finished)
     if skip_finished and not redone:
         logger.info("%s: up to date in %s (same input, annotation, models and settings), "
@@ -203,8 +218,9 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             logger.warning("%s: %s", path.name, FLOW_COLOR_NOTE)
         segmenter = models.segmenter(sam if needs_segmenter else DEFAULT_OFFLINE_SEGMENTER,
                                      device)
-        if sam_gap and not segmenter.can_segment_everything:
-            raise ValueError(f"--sam-gap needs SAM; {segmenter.name} cannot segment "
+        found_by = models.detector(detector, device) if text is not None else None
+        if sam_gap and text is None and not segmenter.can_segment_everything:
+            raise ValueError(f"--sam-gap needs SAM or --text; {segmenter.name} cannot segment "
                              "everything (download one: python -m tracker download sam_vit_b)")
         views = plan.describe_views()
         if views:
@@ -212,8 +228,13 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
         with ResultFolder(out) as folder:
             work = folder.begin()
             tracker = Tracker(video, work, model, segmenter, sam_gap=sam_gap,
-                              min_area=min_area, plan=plan)
+                              min_area=min_area, plan=plan, detector=found_by, text=text,
+                              text_config=text_config)
             _annotate(tracker, labels, object_prompts)
+            if text is not None and not tracker.find(0, text):
+                raise ValueError(f"the text prompt {text!r} finds no object on frame 0 (box "
+                                 f"threshold {text_config.box_threshold}, text threshold "
+                                 f"{text_config.text_threshold})")
             if keyframes is not None:
                 annotate_keyframes(tracker, keyframes)
             groups = describe_groups(len(tracker.objects), plan.propagator.group_size or
@@ -226,7 +247,8 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
             objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
                               "segmenter": o.segmenter} for o in tracker.objects.values()}
             export_results(video, tracker.masks, work, objects, formats=formats,
-                           categories=keyframes.categories if keyframes is not None else None)
+                           categories=keyframes.categories if keyframes is not None
+                           else tracker.categories or None)
             result = VideoResult(path, out, report.frames, len(objects),
                                  time.perf_counter() - began, redone=tuple(redone))
             write_json(work / STATUS_FILE, {
@@ -242,11 +264,13 @@ def track_video_steps(path: str | os.PathLike, out_dir: str | os.PathLike,
 def _fingerprint(path: Path, mask: str | os.PathLike | None,
                  prompts: str | os.PathLike | None, deaot: str | None, sam: str | None,
                  device: str, needs_segmenter: bool, settings: dict[str, Any],
-                 models: ModelCache, init: str | os.PathLike | None = None) -> Fingerprint:
+                 models: ModelCache, init: str | os.PathLike | None = None,
+                 text: str | None = None) -> Fingerprint:
     """The fingerprint of the result these arguments would produce."""
     annotation = {"mask": file_digest(mask)} if mask is not None \
         else {"prompts": file_digest(prompts)} if prompts is not None \
-        else {"init": path_digest(init)}
+        else {"init": path_digest(init)} if init is not None \
+        else {"text": normalize_prompt(text)}
     segmenter = None
     if needs_segmenter:
         weights = sam_weights(sam, device)
@@ -256,6 +280,17 @@ def _fingerprint(path: Path, mask: str | os.PathLike | None,
     tracker = models.weights_digest(deaot_weights(deaot)[0]) \
         if settings["propagation"] == "deaot" else FLOW_COLOR
     return Fingerprint(input_identity(path), annotation, tracker, segmenter, settings)
+
+
+def _detector_settings(detector: str | None, device: str, config: TextPromptConfig,
+                       models: ModelCache) -> dict[str, Any]:
+    """What a text-prompted result depends on besides the prompt: the detector (its name
+    and the SHA-256 of its weights) and its thresholds."""
+    folder, entry = detector_weights(detector, device)
+    weights = folder / "model.safetensors"
+    return {"detector": entry.name if entry is not None else str(folder),
+            "detector_weights": models.weights_digest(weights) if weights.is_file() else None,
+            "box_threshold": config.box_threshold, "text_threshold": config.text_threshold}
 
 
 def _redo_reasons(out: Path, path: Path, fingerprint: Fingerprint,

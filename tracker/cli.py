@@ -16,27 +16,38 @@ from tracker.cli_options import (
     THREADS_HELP,
     add_deaot_arguments,
     add_limit_arguments,
+    add_text_arguments,
     non_negative,
     positive,
+    text_config,
     tracking_options,
     video_limits,
 )
 from tracker.interrupts import sigterm_as_ctrl_c
+from tracker.segmenter_benchmark import add_segmenter_benchmark
 
 logger = logging.getLogger("tracker")
 
 
 def _obtain_models(args: argparse.Namespace, fall_back: bool) -> bool:
-    """Download the registry models that ``--deaot``, ``--sam`` or ``--segmenter`` name and
-    that are missing (none with ``--offline``), each with a progress bar on stderr; with no
-    network and ``fall_back``, drop them from ``args`` (the defaults stand in, one warning
-    says so). ``False``, after logging why, when a named model cannot be had."""
+    """Download the registry models that ``--deaot``, ``--sam``, ``--segmenter`` or
+    ``--detector`` name (with ``--text``, the detector defaults to the best present, else
+    grounding_dino_tiny) and that are missing (none with ``--offline``), each with a
+    progress bar on stderr; with no network and ``fall_back``, drop them from ``args`` (the
+    defaults stand in, one warning says so; nothing stands in for a detector). ``False``,
+    after logging why, when a named model cannot be had."""
+    import torch
+
     from tracker.download import DownloadError
+    from tracker.models import default_detector_name
     from tracker.on_demand import obtain
     from tracker.registry import UnknownModelError
 
+    if getattr(args, "text", None) is not None and args.detector is None:
+        args.detector = default_detector_name(torch.device(args.device)) or "grounding_dino_tiny"
     try:
-        for option, kind in (("deaot", "deaot"), ("sam", "sam"), ("segmenter", "sam")):
+        for option, kind in (("deaot", "deaot"), ("sam", "sam"), ("segmenter", "sam"),
+                             ("detector", "detector")):
             if getattr(args, option, None) is not None:
                 setattr(args, option, obtain(getattr(args, option), kind, offline=args.offline,
                                              fall_back=fall_back, device=args.device))
@@ -53,7 +64,8 @@ def _track(args: argparse.Namespace) -> int:
     from tracker.stepping import describe_job_error, run_together
 
     try:
-        check_device(args.device)
+        if args.ray is None:  # on a cluster, each worker checks its own node's device
+            check_device(args.device)
         check_distinct_outputs(args.inputs, args.out)
         limits = video_limits(args)
     except ValueError as error:
@@ -62,6 +74,11 @@ def _track(args: argparse.Namespace) -> int:
     if args.batch_videos < 1:
         logger.error("--batch-videos must be at least 1, got %d", args.batch_videos)
         return 2
+    if args.ray is not None and args.text is not None:
+        logger.error("--text does not run on a Ray cluster yet; track without --ray")
+        return 2
+    if args.ray is not None:
+        return _track_on_ray(args, limits)
     if not _obtain_models(args, fall_back=True):
         return 2
     for folder in remove_interrupted(args.out):
@@ -85,7 +102,8 @@ def _track(args: argparse.Namespace) -> int:
             formats=args.formats, sam=args.sam,
             sam_gap=args.sam_gap, min_area=args.min_area, limits=limits, models=models,
             skip_finished=not args.force, on_progress=progress,
-            tracking=tracking_options(args))
+            tracking=tracking_options(args), text=args.text, detector=args.detector,
+            text_config=text_config(args))
 
     jobs = (job(i, source) for i, source in enumerate(args.inputs))
     with logging_redirect_tqdm(), tqdm(total=len(args.inputs), desc="videos", unit="video",
@@ -111,6 +129,35 @@ def _track(args: argparse.Namespace) -> int:
     if failures:
         logger.error("%d of %d videos failed", failures, len(args.inputs))
     return 1 if failures else 0
+
+
+def _track_on_ray(args: argparse.Namespace, limits) -> int:
+    """``track --ray``: the same run on a Ray cluster (see docs/cluster.md). Ray is imported
+    here only, and models are obtained by each worker on its own node."""
+    from tracker.cluster import ClusterConfig, ClusterSetupError, track_on_ray
+
+    address = args.ray or None
+    if address not in (None, "local", "auto") and Path(address).exists():
+        logger.error("--ray took %s, an input, as the cluster's address: give the address "
+                     "(--ray auto, --ray local) or put --ray after the inputs", address)
+        return 2
+    try:
+        config = ClusterConfig(
+            address=address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+            gpus_per_worker=args.gpus_per_worker, retries=args.retries,
+            batch_videos=args.batch_videos, threads=args.threads, offline=args.offline)
+        run = track_on_ray(
+            args.inputs, args.out, mask=args.mask, prompts=args.prompts, init=args.init,
+            formats=args.formats, tracking=tracking_options(args), sam=args.sam,
+            sam_gap=args.sam_gap, min_area=args.min_area, limits=limits,
+            skip_finished=not args.force, cluster=config)
+    except (ClusterSetupError, ValueError) as error:
+        logger.error("%s", error)
+        return 2
+    print(run.table())
+    if run.failures:
+        logger.error("%d of %d videos failed", run.failures, len(args.inputs))
+    return 1 if run.failures else 0
 
 
 def _download(args: argparse.Namespace) -> int:
@@ -141,7 +188,9 @@ def _models(args: argparse.Namespace) -> int:
     from tracker.registry import checkpoint_dir, load_registry
 
     print(f"weights folder: {checkpoint_dir()}")
-    for name, entry in load_registry().items():
+    registry = load_registry()
+    width = max(map(len, registry))
+    for name, entry in registry.items():
         size = entry.size / 2 ** 20 if entry.size else entry.approx_mb
         if entry.bundled and entry.present:
             size = entry.path.stat().st_size / 2 ** 20
@@ -149,7 +198,7 @@ def _models(args: argparse.Namespace) -> int:
             state = "present (bundled)" if entry.present else "missing: see checkpoints/README.md"
         else:
             state = "present" if entry.present else f"missing: python -m tracker download {name}"
-        print(f"  {name:13s} {entry.kind:5s} {size or 0:7.0f} MB  {state}")
+        print(f"  {name:{width}s} {entry.kind:8s} {size or 0:7.0f} MB  {state}")
     return 0
 
 
@@ -198,6 +247,17 @@ def _format_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _amount(text: str) -> float:
+    """``--cpus-per-worker``, ``--gpus-per-worker``: a resource amount, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tracker.formats import DEFAULT_FORMATS, FORMATS
 
@@ -218,23 +278,49 @@ def build_parser() -> argparse.ArgumentParser:
                             "CVAT or Label Studio export of a few keyframes): masks annotate "
                             "their frames, boxes prompt the segmenter; the results are also "
                             "written in that format")
+    first.add_argument("--text", metavar="PROMPT",
+                       help="find the objects a text prompt names on frame 0, e.g. "
+                            "'person . bicycle' (Grounding DINO boxes, segmented); with "
+                            "--sam-gap N, new ones every N frames (pip install "
+                            "'clicktrack[text]')")
     track.add_argument("--formats", type=_format_list, default=",".join(DEFAULT_FORMATS),
                        metavar="LIST", help="comma-separated formats to write into each "
                        f"output folder, of: {', '.join(FORMATS)} (default: %(default)s; "
                        "see docs/formats.md)")
     add_deaot_arguments(track)
-    track.add_argument("--sam", help="SAM model name or checkpoint path, or an offline "
-                       "segmenter: geodesic_grabcut (the default without SAM) or grabcut")
+    track.add_argument("--sam", help="SAM or SAM 2.1 model name or checkpoint path, or an "
+                       "offline segmenter: geodesic_grabcut (the default without SAM) or "
+                       "grabcut")
     track.add_argument("--sam-gap", type=non_negative, default=0,
-                       help="look for new objects every N frames (0: off)")
+                       help="look for new objects every N frames (0: off): those --text "
+                            "names, else everything SAM finds")
     track.add_argument("--min-area", type=non_negative, default=200,
                        help="smallest new object (px)")
     track.add_argument("--force", action="store_true",
                        help="redo finished videos, even current ones")
+    add_text_arguments(track)
     add_limit_arguments(track)
     track.add_argument("--batch-videos", type=int, default=1, metavar="N",
                        help="track N videos at once, their DeAOT steps batched together "
                             "(a throughput gain on a GPU; frame sizes may differ)")
+    cluster = track.add_argument_group("on a Ray cluster (pip install 'clicktrack[cluster]'; "
+                                       "see docs/cluster.md)")
+    cluster.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                         help="track on Ray workers: local = start a Ray runtime on this "
+                              "machine; auto or an address (HOST:6379, ray://HOST:10001) = "
+                              "join a running cluster; no value = what ray.init() does. "
+                              "Inputs and --out must be paths every node sees")
+    cluster.add_argument("--workers", type=positive, metavar="N",
+                         help="worker actors (default: as many as the cluster's GPUs, or "
+                              "CPUs, hold)")
+    cluster.add_argument("--cpus-per-worker", type=_amount, default=1.0, metavar="N",
+                         help="CPUs each worker asks Ray for (default: %(default)s)")
+    cluster.add_argument("--gpus-per-worker", type=_amount, metavar="N",
+                         help="GPUs each worker asks Ray for (default: 1 with --device cuda, "
+                              "else 0)")
+    cluster.add_argument("--retries", type=non_negative, default=2, metavar="N",
+                         help="retry a video whose worker died under it N times, each on "
+                              "another worker (default: %(default)s)")
     track.set_defaults(run=_track)
 
     fetch = commands.add_parser("download", help="download weight files")
@@ -280,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     clicks.add_argument("data", type=Path, metavar="DATA",
                         help="folder with JPEGImages/<seq>/ and Annotations/<seq>/")
     clicks.add_argument("--segmenter", default="geodesic_grabcut", metavar="NAME",
-                        help="grabcut, geodesic_grabcut, sam (the best SAM checkpoint present), "
-                             "a SAM registry name or a checkpoint path (default: %(default)s)")
+                        help="grabcut, geodesic_grabcut, sam (the default SAM model present), "
+                             "a SAM or SAM 2.1 registry name (sam_vit_b, sam2.1_hiera_small "
+                             "...) or a checkpoint path (default: %(default)s)")
     clicks.add_argument("--clicks", type=positive, default=5, help="clicks per object")
     clicks.add_argument("--sequences", type=lambda text: [n for n in text.split(",") if n],
                         help="comma-separated sequence names (default: all)")
@@ -290,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     clicks.add_argument("--device", default="cpu", help="cpu or cuda (SAM only)")
     clicks.add_argument("--threads", type=positive, help=THREADS_HELP)
     clicks.set_defaults(run=_bench_clicks)
+    add_segmenter_benchmark(commands)
     return parser
 
 
@@ -320,7 +408,7 @@ def _show(result, report: Path | None) -> int:
 
 
 def _click_segmenter(name: str, device: str):
-    """The segmenter ``bench-clicks --segmenter`` names: an offline one, or SAM."""
+    """The segmenter ``bench-clicks --segmenter`` names: an offline one, SAM or SAM 2.1."""
     from tracker.models import OFFLINE_SEGMENTERS, ModelCache, sam_weights
 
     if name in OFFLINE_SEGMENTERS:
@@ -341,7 +429,7 @@ def _bench_clicks(args: argparse.Namespace) -> int:
     try:
         segmenter = _click_segmenter(args.segmenter, args.device)
         result = run_click_benchmark(args.data, segmenter, args.clicks, args.sequences)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ImportError) as error:  # ImportError: no sam2
         logger.error("%s", error)
         return 2
     return _show(result, args.report)

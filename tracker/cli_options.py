@@ -1,5 +1,6 @@
-"""Options of the ``python -m tracker`` commands: argument types and the DeAOT tracking
-options that ``track``, ``bench-vos`` and ``bench-synthetic`` share."""
+"""Options of the ``python -m tracker`` commands: argument types, the DeAOT tracking
+options that ``track``, ``bench-vos`` and ``bench-synthetic`` share and the text-prompt
+options of ``track``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from tracker.video_limits import VideoLimits
 
 if TYPE_CHECKING:
+    from tracker.text_detector import TextPromptConfig
     from tracker.tracking_options import TrackingOptions
 
 FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and average (about "
@@ -130,6 +132,41 @@ def tracking_options(args: argparse.Namespace) -> TrackingOptions:
     if hasattr(args, "max_long_term"):
         choices["max_long_term"] = args.max_long_term or None
     return TrackingOptions(**choices)
+
+
+def unit_interval(text: str) -> float:
+    """A threshold between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in 0..1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in 0..1, got {text}")
+    return value
+
+
+def add_text_arguments(parser: argparse.ArgumentParser) -> None:
+    """The text detector that ``--text`` uses and its two thresholds (SAM-Track's)."""
+    from tracker.text_detector import TextPromptConfig
+
+    defaults = TextPromptConfig()
+    parser.add_argument("--detector", metavar="NAME", help="text detector for --text: "
+                        "grounding_dino_tiny or grounding_dino_base (downloaded if missing) "
+                        "or a model folder (default: the best present, else tiny)")
+    parser.add_argument("--box-threshold", type=unit_interval, default=defaults.box_threshold,
+                        help="--text keeps a box whose best prompt token scores at least "
+                             "this (default %(default)s)")
+    parser.add_argument("--text-threshold", type=unit_interval,
+                        default=defaults.text_threshold,
+                        help="prompt tokens scoring at least this name a box (default "
+                             "%(default)s)")
+
+
+def text_config(args: argparse.Namespace) -> TextPromptConfig:
+    """The thresholds of :func:`add_text_arguments`."""
+    from tracker.text_detector import TextPromptConfig
+
+    return TextPromptConfig(args.box_threshold, args.text_threshold)
 
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,10 @@ Plain HTTP(S) downloads resume with a Range request from the ``.part`` file a br
 transfer left behind; Google Drive files go through gdown. A file is moved into place only
 after its size and SHA-256 (where the registry knows them) match; checkpoints without a
 published hash are checked key by key instead (DeAOT: the loader's key and shape check; SAM:
-against segment-anything's model of that architecture).
+against segment-anything's model of that architecture; SAM 2.1: against sam2's). A model
+that is a folder of files (the text detector: config, weights, tokenizer) is fetched file by
+file into ``<folder>.part/`` and moved into place whole once every file checks out; weights
+without a published hash are checked by loading them through ``transformers``.
 
 One file is fetched by one thread of one process at a time: a process-wide lock per file,
 and an ``fcntl`` lock on ``.<file>.lock`` beside it across processes. Whoever waited finds
@@ -18,6 +21,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import ssl
 import threading
 import urllib.error
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tracker.registry import WeightFile
+from tracker.registry import FolderFile, WeightFile
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +63,10 @@ def sha256_of(path: Path) -> str:
 
 
 def verify(entry: WeightFile, path: Path) -> None:
-    """Raise :class:`DownloadError` unless ``path`` is ``entry``'s file."""
+    """Raise :class:`DownloadError` unless ``path`` is ``entry``'s file (or folder)."""
+    if entry.files:
+        _verify_folder(entry, path)
+        return
     size = path.stat().st_size
     if entry.size is not None and size != entry.size:
         raise DownloadError(f"{entry.name}: got {size} bytes, expected {entry.size}")
@@ -76,6 +83,14 @@ def verify(entry: WeightFile, path: Path) -> None:
         except CheckpointError as error:
             raise DownloadError(f"{entry.name}: the download is no {entry.arch} checkpoint "
                                 f"({error})") from error
+    elif entry.kind == "sam" and entry.arch.startswith("sam2"):
+        from tracker.sam2_segmenter import Sam2CheckpointError, load_sam2
+
+        try:
+            load_sam2(path, entry.arch)
+        except (Sam2CheckpointError, ImportError) as error:
+            raise DownloadError(f"{entry.name}: the download is no {entry.arch} checkpoint "
+                                f"({error})") from error
     elif entry.kind == "sam":
         from tracker.sam import SamCheckpointError, check_sam_layout, read_sam_state
 
@@ -84,6 +99,35 @@ def verify(entry: WeightFile, path: Path) -> None:
         except SamCheckpointError as error:
             raise DownloadError(f"{entry.name}: the download is no SAM {entry.arch} "
                                 f"checkpoint ({error})") from error
+
+
+def _verify_part(entry: WeightFile, part: FolderFile, path: Path) -> None:
+    """Raise :class:`DownloadError` unless ``path`` has ``part``'s size and SHA-256 (where
+    the registry knows them)."""
+    if part.size is not None and path.stat().st_size != part.size:
+        raise DownloadError(f"{entry.name}/{part.name}: got {path.stat().st_size} bytes, "
+                            f"expected {part.size}")
+    if part.sha256 is not None and (digest := sha256_of(path)) != part.sha256:
+        raise DownloadError(f"{entry.name}/{part.name}: SHA-256 {digest} does not match the "
+                            f"registry's {part.sha256}")
+
+
+def _verify_folder(entry: WeightFile, folder: Path) -> None:
+    """Every file of a folder model in place and as the registry has it; weights without a
+    published hash must load (a detector: through ``transformers``)."""
+    for part in entry.files:
+        if not (folder / part.name).is_file():
+            raise DownloadError(f"{entry.name}: {part.name} is missing from {folder}")
+        _verify_part(entry, part, folder / part.name)
+    unhashed = [p for p in entry.files if p.sha256 is None and p.name.endswith(".safetensors")]
+    if unhashed and entry.kind == "detector":
+        from tracker.text_detector import DetectorError, check_detector_folder
+
+        try:
+            check_detector_folder(folder)
+        except DetectorError as error:
+            raise DownloadError(f"{entry.name}: the download is no usable detector "
+                                f"({error})") from error
 
 
 @contextlib.contextmanager
@@ -218,6 +262,8 @@ def download(entry: WeightFile, dest_dir: Path | None = None, show_progress: boo
     dest_dir.mkdir(parents=True, exist_ok=True)
     destination = dest_dir / entry.file
     with exclusive(destination):
+        if entry.files:
+            return _download_folder(entry, destination, show_progress, url, on_progress)
         return _download(entry, destination, show_progress, url, on_progress)
 
 
@@ -242,5 +288,44 @@ def _download(entry: WeightFile, destination: Path, show_progress: bool, url: st
         part.unlink(missing_ok=True)
         raise
     os.replace(part, destination)
+    logger.info("saved %s", destination)
+    return destination
+
+
+def _download_folder(entry: WeightFile, destination: Path, show_progress: bool,
+                     url: str | None, on_progress: ProgressCallback | None) -> Path:
+    """Fetch a folder model file by file into ``<folder>.part/`` (files finished by an
+    earlier try are kept, a broken one resumes) and move it into place once it verifies."""
+    if destination.is_dir() and entry.present:
+        try:
+            verify(entry, destination)
+        except DownloadError as error:
+            raise DownloadError(f"{destination} exists but does not verify ({error}); delete "
+                                "it and run the command again") from error
+        logger.info("%s is already present", destination)
+        return destination
+    staging = destination.with_name(destination.name + ".part")
+    staging.mkdir(exist_ok=True)
+    base = (url or entry.url).rstrip("/")
+    for part in entry.files:
+        target = staging / part.name
+        if target.is_file():  # fetched and checked by an earlier try
+            continue
+        partial = staging / f"{part.name}.part"
+        _fetch_http(f"{base}/{part.name}", partial, part.size, show_progress, on_progress)
+        try:
+            _verify_part(entry, part, partial)
+        except DownloadError:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, target)
+    try:
+        verify(entry, staging)
+    except DownloadError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if destination.is_dir():  # an incomplete folder left by hand: the verified one replaces it
+        shutil.rmtree(destination)
+    os.replace(staging, destination)
     logger.info("saved %s", destination)
     return destination

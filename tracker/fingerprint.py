@@ -20,7 +20,7 @@ from tracker.video import IMAGE_EXTENSIONS
 
 _CHUNK = 1 << 20
 _ANNOTATION_KINDS = {"mask": "first-frame mask", "prompts": "prompts file",
-                     "init": "init file"}
+                     "init": "init file", "text": "text prompt"}
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -62,8 +62,8 @@ class Fingerprint:
 
     Attributes:
         input: :func:`input_identity` of the video.
-        annotation: ``{"mask": sha256}``, ``{"prompts": sha256}`` or ``{"init": sha256}``
-            (of an annotation file or folder, :func:`path_digest`).
+        annotation: ``{"mask": sha256}``, ``{"prompts": sha256}``, ``{"init": sha256}``
+            (of an annotation file or folder, :func:`path_digest`) or ``{"text": prompt}``.
         deaot: SHA-256 of the DeAOT weights.
         segmenter: the segmenter's name and the SHA-256 of its weights (``None`` for
             GrabCut), or ``None`` when no segmenter takes part.

@@ -16,7 +16,20 @@ from tracker.geodesic_grabcut import GeodesicGrabCutSegmenter
 from tracker.grabcut import GrabCutSegmenter
 from tracker.registry import WeightFile, load_registry, resolve_weights
 from tracker.sam import SamSegmenter, load_sam
+from tracker.sam2_segmenter import (
+    Sam2Segmenter,
+    is_sam2_arch,
+    is_sam2_checkpoint,
+    load_sam2,
+    sam2_available,
+)
 from tracker.segmenter import Segmenter
+from tracker.text_detector import (
+    DETECTOR_PREFERENCE,
+    MISSING_DETECTOR,
+    TextDetector,
+    load_detector,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +58,20 @@ FLOW_COLOR_NOTE = ("no official DeAOT checkpoint is present: objects are carried
 AUTO_CHOICES = ("auto", "on", "off")
 #: Network input scales the bundled model tracks at with ``scales="auto"``.
 BUNDLED_SCALES = (1.0, 1.2)
-#: SAM checkpoints in order of preference per device type.
-SAM_PREFERENCE = {"cuda": ("sam_vit_h", "sam_vit_l", "sam_vit_b"),
-                  "cpu": ("sam_vit_b", "sam_vit_l", "sam_vit_h")}
+#: SAM checkpoints in order of preference per device type, among those present (SAM 2.1
+#: ones only with the sam2 package installed). The rule (docs/performance.md): on a GPU,
+#: by published quality: SAM 2.1 large, base+, small, tiny (SA-V J&F 79.5 ... 76.5; SAM 2
+#: is published as more accurate on images than SAM ViT-H), then SAM ViT-H, L, B. On a
+#: CPU, the most accurate model whose image encoder takes at most half of SAM ViT-B's
+#: time per frame (measured here: base+ 0.45x, small 0.22x, tiny 0.20x; large 1.05x), so a
+#: click on a new frame waits seconds, not tens of seconds: SAM 2.1 base+ (the model of
+#: SAM 2's "more accurate than SAM on images"), then small, tiny; then the slower ones,
+#: SAM 2.1 large before SAM ViT-B, L, H.
+SAM_PREFERENCE = {"cuda": ("sam2.1_hiera_large", "sam2.1_hiera_base_plus",
+                           "sam2.1_hiera_small", "sam2.1_hiera_tiny",
+                           "sam_vit_h", "sam_vit_l", "sam_vit_b"),
+                  "cpu": ("sam2.1_hiera_base_plus", "sam2.1_hiera_small", "sam2.1_hiera_tiny",
+                          "sam2.1_hiera_large", "sam_vit_b", "sam_vit_l", "sam_vit_h")}
 
 
 def set_threads(count: int) -> None:
@@ -111,9 +135,14 @@ class ModelCache:
 
     def segmenter(self, spec: str | None = None,
                   device: str | torch.device = "cpu") -> Segmenter:
-        """A new segmenter for one session: SAM (registry name or path; default the best
-        present for the device), an offline one named in :data:`OFFLINE_SEGMENTERS`, or,
-        with no spec and no SAM checkpoint present, :data:`DEFAULT_OFFLINE_SEGMENTER`."""
+        """A new segmenter for one session: SAM or SAM 2.1 (registry name or path, a path
+        told apart by its contents; default the best present for the device, see
+        :data:`SAM_PREFERENCE`), an offline one named in :data:`OFFLINE_SEGMENTERS`, or,
+        with no spec and no SAM checkpoint present, :data:`DEFAULT_OFFLINE_SEGMENTER`.
+
+        Raises:
+            ImportError: a SAM 2.1 model, and the sam2 package is not installed.
+        """
         device = check_device(device)
         if spec in OFFLINE_SEGMENTERS:
             return OFFLINE_SEGMENTERS[spec]()
@@ -124,8 +153,37 @@ class ModelCache:
             return OFFLINE_SEGMENTERS[DEFAULT_OFFLINE_SEGMENTER]()
         path, entry = weights
         arch = entry.arch if entry is not None else None
+        if is_sam2_arch(arch) or (entry is None and is_sam2_checkpoint(path)):
+            return Sam2Segmenter(self._get("sam2", path, device,
+                                           lambda p, d: load_sam2(p, arch, d)))
         model = self._get("sam", path, device, lambda p, d: load_sam(p, arch, d))
         return SamSegmenter(model)
+
+    def detector(self, spec: str | None = None,
+                 device: str | torch.device = "cpu") -> TextDetector:
+        """The text detector (shared by every session) of a registry name or model folder;
+        default: the best present for the device.
+
+        Raises:
+            FileNotFoundError: no detector is present (the message says what to download).
+        """
+        device = check_device(device)
+        path, _ = detector_weights(spec, device)
+        return self._get("detector", path, device, load_detector)
+
+
+def detector_weights(spec: str | None, device: str | torch.device = "cpu"
+                     ) -> tuple[Path, WeightFile | None]:
+    """The folder of a text detector's registry name or path (default: the best present
+    for ``device``) and its registry entry (``None`` for a path).
+
+    Raises:
+        FileNotFoundError: no spec and no detector present, or a named one not downloaded.
+    """
+    spec = spec or default_detector_name(check_device(device))
+    if spec is None:
+        raise FileNotFoundError(MISSING_DETECTOR)
+    return resolve_weights(spec, "detector")
 
 
 def deaot_weights(spec: str | None) -> tuple[Path, WeightFile | None]:
@@ -245,10 +303,25 @@ def describe_augmentation(flip: bool, scales: tuple[float, ...]) -> str:
     return f"flip {'on' if flip else 'off'}, scales {','.join(map(str, scales))}"
 
 
+def usable(entry: WeightFile) -> bool:
+    """Whether a registry model is present and its library installed (SAM 2.1: sam2)."""
+    return entry.present and (not is_sam2_arch(entry.arch) or sam2_available())
+
+
 def default_sam_name(device: torch.device) -> str | None:
-    """The preferred SAM checkpoint present for ``device``, or ``None``."""
+    """The preferred SAM checkpoint present (and usable) for ``device``, or ``None``."""
     registry = load_registry()
     for name in SAM_PREFERENCE["cuda" if device.type == "cuda" else "cpu"]:
+        if name in registry and usable(registry[name]):
+            return name
+    return None
+
+
+def default_detector_name(device: torch.device) -> str | None:
+    """The preferred text detector present for ``device`` (:data:`DETECTOR_PREFERENCE`),
+    or ``None``."""
+    registry = load_registry()
+    for name in DETECTOR_PREFERENCE["cuda" if device.type == "cuda" else "cpu"]:
         if name in registry and registry[name].present:
             return name
     return None

@@ -6,7 +6,8 @@ and placed atomically, once however many threads and processes ask: see
 :mod:`tracker.download`), unless downloads are off. When the download server cannot be
 reached, one warning says so and the defaults stand in, as when no model is named: the best
 DeAOT model present (at worst the bundled one) and the best SAM model present (at worst the
-offline click segmenter). The studio's Download button goes through :func:`fetch` and
+offline click segmenter); nothing stands in for the text detector, so text prompts stop
+with a message that says so. The studio's Download button goes through :func:`fetch` and
 reports a missing network with the same line (:func:`no_network_message`).
 """
 
@@ -20,15 +21,17 @@ import torch
 from tracker.download import NoNetworkError, ProgressCallback, download
 from tracker.models import DEFAULT_OFFLINE_SEGMENTER, default_deaot_name, default_sam_name
 from tracker.registry import UnknownModelError, WeightFile, find_entry, load_registry
+from tracker.text_detector import MISSING_DETECTOR
 
 logger = logging.getLogger(__name__)
 
 #: The kinds of model that can be downloaded.
-KINDS = ("sam", "deaot")
+KINDS = ("sam", "deaot", "detector")
 
 
 def missing_models() -> list[WeightFile]:
-    """The registry's SAM and DeAOT models that are not downloaded, in registry order."""
+    """The registry's SAM, DeAOT and detector models that are not downloaded, in registry
+    order."""
     return [e for e in load_registry().values()
             if e.kind in KINDS and not e.bundled and not e.present]
 
@@ -70,6 +73,9 @@ def _fallback(kind: str, device: str) -> str:
 
 def no_network_message(entry: WeightFile, error: NoNetworkError, device: str = "cpu") -> str:
     """The one line that says the network is missing and what is used instead."""
+    if entry.kind == "detector":
+        return (f"no network, so {entry.name} cannot be downloaded ({error}); "
+                f"{MISSING_DETECTOR}")
     return (f"no network, so {entry.name} cannot be downloaded ({error}); using "
             f"{_fallback(entry.kind, device)} instead, as when no model is named")
 
@@ -82,9 +88,10 @@ def obtain(spec: str | None, kind: str, *, offline: bool = False, fall_back: boo
 
     Args:
         spec: a registry name, a checkpoint path, an offline segmenter's name or ``None``.
-        kind: ``"sam"`` or ``"deaot"``.
+        kind: ``"sam"``, ``"deaot"`` or ``"detector"``.
         offline: never download.
-        fall_back: with no network, warn and return ``None`` rather than raise.
+        fall_back: with no network, warn and return ``None`` rather than raise (never for
+            a detector: nothing can stand in for it).
         device: the device the models will run on (it decides the default SAM model).
         show_progress: draw a progress bar on stderr.
 
@@ -111,6 +118,8 @@ def obtain(spec: str | None, kind: str, *, offline: bool = False, fall_back: boo
     try:
         download(entry, show_progress=show_progress)
     except NoNetworkError as error:
+        if kind == "detector":  # nothing stands in for it
+            raise NoNetworkError(no_network_message(entry, error, device)) from error
         if not fall_back:
             raise NoNetworkError(f"no network, so {entry.name} cannot be downloaded "
                                  f"({error})") from error

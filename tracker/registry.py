@@ -35,15 +35,29 @@ def checkpoint_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class FolderFile:
+    """One file of a model that is a folder of files (a Hugging Face model: its config,
+    weights and tokenizer), with its size and SHA-256 where known."""
+
+    name: str
+    size: int | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class WeightFile:
-    """One known weight file.
+    """One known weight file, or folder of files.
 
     Attributes:
-        name: registry key, e.g. ``sam_vit_b`` or ``r50_deaotl``.
-        kind: ``sam`` or ``deaot``.
-        arch: SAM architecture or DeAOT variant.
-        file: file name under the checkpoint folder.
-        url: official download address.
+        name: registry key, e.g. ``sam_vit_b``, ``sam2.1_hiera_small``, ``r50_deaotl`` or
+            ``grounding_dino_tiny``.
+        kind: ``sam`` (a click segmenter: Segment Anything or SAM 2.1), ``deaot`` or
+            ``detector`` (a text-prompt detector).
+        arch: SAM architecture (``vit_b`` ..., ``sam2.1_hiera_tiny`` ...), DeAOT variant or
+            detector architecture.
+        file: file name under the checkpoint folder (the folder's name, for a model of
+            several ``files``).
+        url: official download address (the address the ``files`` lie under, for a folder).
         size: bytes, if known.
         sha256: hex digest, if known.
         gdrive_id: Google Drive file id, for files hosted there.
@@ -52,6 +66,8 @@ class WeightFile:
         trained_objects: the most objects a training clip held, where fewer than a DeAOT
             group of 10 (ClickTrack's own model), and so the objects it is given per
             network pass; ``None``: full groups.
+        files: the files of a model that is a folder, each fetched from ``url/<name>``;
+            empty for a one-file model.
     """
 
     name: str
@@ -65,6 +81,7 @@ class WeightFile:
     approx_mb: float | None = None
     bundled: bool = False
     trained_objects: int | None = None
+    files: tuple[FolderFile, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -73,6 +90,9 @@ class WeightFile:
 
     @property
     def present(self) -> bool:
+        """The file is in place; for a folder model, every one of its files."""
+        if self.files:
+            return all((self.path / part.name).is_file() for part in self.files)
         return self.path.is_file()
 
 
@@ -82,7 +102,9 @@ def _read_registry(path: Path) -> dict[str, WeightFile]:
                              file=e["file"], url=e["url"], size=e.get("size"),
                              sha256=e.get("sha256"), gdrive_id=e.get("gdrive_id"),
                              approx_mb=e.get("approx_mb"), bundled=e.get("bundled", False),
-                             trained_objects=e.get("trained_objects"))
+                             trained_objects=e.get("trained_objects"),
+                             files=tuple(FolderFile(part, info.get("size"), info.get("sha256"))
+                                         for part, info in e.get("files", {}).items()))
             for name, e in entries.items()}
 
 
@@ -129,7 +151,7 @@ def resolve_weights(spec: str, kind: str) -> tuple[Path, WeightFile | None]:
                                     f"python -m tracker download {entry.name}")
         return entry.path, entry
     path = Path(spec).expanduser()
-    if path.is_file():
+    if path.is_dir() if kind == "detector" else path.is_file():  # a detector is a folder
         return path, None
     names = ", ".join(n for n, e in load_registry().items() if e.kind == kind)
     raise UnknownModelError(f"unknown {kind} model {spec!r}: give one of {names} or the path "

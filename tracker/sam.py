@@ -9,7 +9,6 @@ and reuses it for every click on that frame. Checkpoints are read with
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from aot import WeightsFileError, load_weights_file
-from tracker.segmenter import Prompt, Segmenter, SegmentResult, check_image
+from tracker.segmenter import Prompt, Segmenter, SegmentResult, check_image, image_key
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +135,7 @@ class SamSegmenter(Segmenter):
     def embed(self, image: np.ndarray) -> None:
         """Compute the image embedding of ``image`` unless it is the one already held."""
         check_image(image)
-        key = hashlib.blake2b(image.tobytes(), digest_size=16).digest() + bytes(str(image.shape),
-                                                                                 "ascii")
+        key = image_key(image)
         if key != self._embedded:
             with torch.inference_mode(), self._autocast():
                 self.predictor.set_image(image, image_format="RGB")

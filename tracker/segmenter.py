@@ -1,6 +1,7 @@
 """Prompts to masks: the prompt types and the segmenters' common interface.
 
-Three segmenters implement it: :class:`tracker.sam.SamSegmenter` (Segment Anything),
+Four segmenters implement it: :class:`tracker.sam.SamSegmenter` (Segment Anything),
+:class:`tracker.sam2_segmenter.Sam2Segmenter` (SAM 2.1),
 :class:`tracker.geodesic_grabcut.GeodesicGrabCutSegmenter` (used when no SAM checkpoint is
 present) and :class:`tracker.grabcut.GrabCutSegmenter` (plain OpenCV GrabCut). Every
 :class:`SegmentResult` names the segmenter that made it.
@@ -8,6 +9,7 @@ present) and :class:`tracker.grabcut.GrabCutSegmenter` (plain OpenCV GrabCut). E
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,3 +102,10 @@ def check_image(image: np.ndarray) -> None:
             or image.dtype != np.uint8:
         raise ValueError(f"image must be an (H, W, 3) uint8 RGB array, got "
                          f"{getattr(image, 'shape', None)} {getattr(image, 'dtype', None)}")
+
+
+def image_key(image: np.ndarray) -> bytes:
+    """A key that tells frames apart (a digest of the pixels and the shape), under which a
+    segmenter keeps the embedding it computed."""
+    return hashlib.blake2b(image.tobytes(), digest_size=16).digest() \
+        + bytes(str(image.shape), "ascii")

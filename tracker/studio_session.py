@@ -27,6 +27,7 @@ from tracker.keyframe_import import annotate_keyframes, read_keyframes
 from tracker.models import BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, describe_groups, is_bundled
 from tracker.overlay import draw_overlay, draw_prompt, object_colour
 from tracker.segmenter import Prompt
+from tracker.text_detector import DetectorError, TextPromptConfig
 from tracker.tracker import Tracker
 from tracker.tracking_options import TrackingOptions
 from tracker.tracking_records import TrackingReport
@@ -50,14 +51,17 @@ class Settings:
     Attributes:
         sam: the click segmenter: a SAM name or path, or an offline segmenter's name
             (default: the best SAM present, else the offline default).
-        sam_gap: look for new objects every this many frames while tracking (0: never).
+        sam_gap: look for new objects every this many frames while tracking (0: never):
+            those the last "Find objects" text names, else everything SAM finds.
         tracking: how to track, on which device (``auto`` choices resolve at each run, for
             the models present then).
+        detector: the text detector's registry name or folder (default: the best present).
     """
 
     sam: str | None = None
     sam_gap: int = 0
     tracking: TrackingOptions = TrackingOptions()
+    detector: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,28 @@ class StudioSession:
         return (f"object {object_id} on frame {frame}: {int(outcome.result.mask.sum())} px "
                 f"({outcome.result.segmenter})")
 
+    def find(self, frame: int, text: str, config: TextPromptConfig = TextPromptConfig()
+             ) -> str:
+        """Add the objects ``text`` names on ``frame`` ("person . bicycle"), each a new
+        object to keep, remove or correct; later discovery (``sam_gap``) looks for what it
+        names. Returns a status line for the user."""
+        tracker = self._require_video()
+        self._check_idle()
+        with self._busy:
+            try:
+                tracker.detector = self.models.detector(self.settings.detector,
+                                                        self.settings.tracking.device)
+            except (FileNotFoundError, DetectorError) as error:
+                raise StudioError(f"{error}; or download it in the Settings") from None
+            tracker.text_config = config
+            ids = tracker.find(frame, text)
+            tracker.text = text
+        self.categories.update({i: tracker.categories[i] for i in ids})
+        if not ids:
+            return f"nothing new found for {text!r} on frame {frame}"
+        self.current_object = ids[-1]
+        return f"found objects {ids} for {text!r} on frame {frame}"
+
     def segment_everything(self, frame: int) -> list[int]:
         tracker = self._require_video()
         self._check_idle()
@@ -261,7 +287,8 @@ class StudioSession:
         rows = []
         for object_id, info in sorted(self.tracker.objects.items()):
             colour = "#%02x%02x%02x" % object_colour(object_id)
-            rows.append((object_id, colour, f"from frame {info.first_frame} ({info.source}"
+            name = f"{self.categories[object_id]}, " if object_id in self.categories else ""
+            rows.append((object_id, colour, f"{name}from frame {info.first_frame} ({info.source}"
                          + (f", {info.segmenter})" if info.segmenter else ")")))
         return rows
 

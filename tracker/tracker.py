@@ -1,6 +1,7 @@
 """An interactive tracking session: prompt objects on any frame, track, correct, re-track.
 
-The :class:`Tracker` turns prompts into masks with its segmenter, keeps what the user said
+The :class:`Tracker` turns prompts into masks with its segmenter (and text prompts into
+boxes with its detector, then masks), keeps what the user said
 in an :class:`~tracker.annotation_record.AnnotationRecord` and tracks with
 :func:`tracker.tracking_run.run_tracking`. Results go to disk as they are made (one palette
 PNG per frame), frames are decoded as a stream and the long-term memory is bounded, so a
@@ -19,6 +20,8 @@ from tracker.annotation_record import AnnotationRecord
 from tracker.masks import MaskStore
 from tracker.segmenter import Prompt, Segmenter
 from tracker.stepping import Steps, run_alone
+from tracker.text_detector import MISSING_DETECTOR, TextDetector, TextPromptConfig
+from tracker.text_prompts import name_objects, segment_detections
 from tracker.tracking_options import TrackingPlan
 from tracker.tracking_records import Annotation, PromptOutcome, TrackedObject, TrackingReport
 from tracker.tracking_run import ProgressCallback, run_tracking
@@ -35,22 +38,30 @@ class Tracker:
             is needed only to track with DeAOT.
         segmenter: turns prompts into masks (SAM or an offline segmenter).
         sam_gap: look for new objects every ``sam_gap`` frames while tracking forward
-            (0: never). Needs a segmenter that can segment everything.
+            (0: never): what ``text`` names, or else everything the segmenter finds (which
+            needs a segmenter that can segment everything).
         min_area: smallest new object, in pixels.
         plan: how objects are carried (:class:`tracker.tracking_options.TrackingPlan`):
             DeAOT (``model``, with the plan's :class:`aot.PropagatorConfig`) or the
             training-free flow-and-colour tracker, which needs no model. Default: DeAOT
             with the tracker's default settings. Replace it whole to change how the next
             run tracks.
+        detector: turns text prompts into boxes (:meth:`find`); may be set later.
+        text: the text prompt new objects are looked for with every ``sam_gap`` frames
+            (``None``: segment everything); may be set later.
+        text_config: the detector's thresholds.
     """
 
     def __init__(self, video: FrameSource, work_dir: str | Path, model: DeAOT | None,
                  segmenter: Segmenter, sam_gap: int = 0, min_area: int = 200,
-                 plan: TrackingPlan = TrackingPlan()) -> None:
+                 plan: TrackingPlan = TrackingPlan(), detector: TextDetector | None = None,
+                 text: str | None = None,
+                 text_config: TextPromptConfig = TextPromptConfig()) -> None:
         if sam_gap < 0:
             raise ValueError(f"sam_gap must be 0 (off) or positive, got {sam_gap}")
-        if sam_gap and not segmenter.can_segment_everything:
-            raise ValueError(f"sam_gap needs SAM; {segmenter.name} cannot segment everything")
+        if sam_gap and text is None and not segmenter.can_segment_everything:
+            raise ValueError(f"sam_gap needs SAM or a text prompt; {segmenter.name} cannot "
+                             "segment everything")
         self.video = video
         self.work_dir = Path(work_dir)
         self.masks = MaskStore(self.work_dir / "masks")
@@ -59,6 +70,11 @@ class Tracker:
         self.sam_gap = sam_gap
         self.min_area = min_area
         self.plan = plan
+        self.detector = detector
+        self.text = text
+        self.text_config = text_config
+        #: The phrase of each object found by a text prompt, by id.
+        self.categories: dict[int, str] = {}
         self.record = AnnotationRecord()
         self._cached_frame: tuple[int, np.ndarray] | None = None
 
@@ -133,18 +149,45 @@ class Tracker:
 
     def segment_everything(self, frame: int) -> list[int]:
         """Add every object SAM finds on ``frame`` that is not already labelled there."""
-        _, ids = self.find_new_objects(frame, self.frame(frame), self.labels(frame),
-                                       "everything", by_user=True)
+        segments = self.segmenter.segment_everything(self.frame(frame), self.min_area)
+        _, ids = self.record.add_new_objects(frame, self.labels(frame), segments,
+                                             self.min_area, "everything", self.segmenter.name,
+                                             by_user=True)
+        return ids
+
+    def find(self, frame: int, text: str) -> list[int]:
+        """Add every object ``text`` names on ``frame`` (phrases such as ``"person .
+        bicycle"``) that is not already labelled there: the detector's boxes, each
+        segmented as a box prompt; returns the new ids (:attr:`categories` names them)."""
+        _, ids = self._add_text_objects(frame, self.frame(frame), self.labels(frame), text,
+                                        "text", by_user=True)
         return ids
 
     def find_new_objects(self, frame: int, image: np.ndarray, labels: np.ndarray,
                          source: str, by_user: bool) -> tuple[np.ndarray, list[int]]:
-        """Segment everything on ``frame`` ((H, W, 3) ``image``) and annotate what is new
-        against its (H, W) ``labels`` as new objects; the merged labels and the new ids
+        """Discovery on ``frame`` ((H, W, 3) ``image``) while tracking: find what
+        :attr:`text` names if set, else everything the segmenter finds, and annotate what is
+        new against its (H, W) ``labels`` as new objects; the merged labels and the new ids
         (see :meth:`AnnotationRecord.add_new_objects`)."""
+        if self.text is not None:
+            return self._add_text_objects(frame, image, labels, self.text, source, by_user)
         segments = self.segmenter.segment_everything(image, self.min_area)
         return self.record.add_new_objects(frame, labels, segments, self.min_area, source,
                                            self.segmenter.name, by_user)
+
+    def _add_text_objects(self, frame: int, image: np.ndarray, labels: np.ndarray,
+                          text: str, source: str, by_user: bool
+                          ) -> tuple[np.ndarray, list[int]]:
+        """:meth:`find_new_objects` for the boxes ``text`` names."""
+        self.video.check_index(frame)
+        if self.detector is None:
+            raise ValueError(MISSING_DETECTOR)
+        detections = self.detector.detect(image, text, self.text_config)
+        masks = segment_detections(self.segmenter, image, detections)
+        merged, ids = self.record.add_new_objects(frame, labels, masks, self.min_area, source,
+                                                  self.segmenter.name, by_user)
+        self.categories.update(name_objects(merged, ids, masks, detections))
+        return merged, ids
 
     def remove_object(self, object_id: int) -> None:
         """Remove an object from every annotation and result; its id is not reused."""
