@@ -267,16 +267,21 @@ def download(entry: WeightFile, dest_dir: Path | None = None, show_progress: boo
         return _download(entry, destination, show_progress, url, on_progress)
 
 
+def _check_present(entry: WeightFile, destination: Path) -> Path:
+    """``destination``, already in place, once it verifies as ``entry``'s model."""
+    try:
+        verify(entry, destination)
+    except DownloadError as error:
+        raise DownloadError(f"{destination} exists but does not verify ({error}); delete it "
+                            "and run the command again") from error
+    logger.info("%s is already present", destination)
+    return destination
+
+
 def _download(entry: WeightFile, destination: Path, show_progress: bool, url: str | None,
               on_progress: ProgressCallback | None) -> Path:
     if destination.is_file():
-        try:
-            verify(entry, destination)
-        except DownloadError as error:
-            raise DownloadError(f"{destination} exists but does not verify ({error}); delete "
-                                "it and run the command again") from error
-        logger.info("%s is already present", destination)
-        return destination
+        return _check_present(entry, destination)
     part = destination.with_name(destination.name + ".part")
     if entry.gdrive_id and url is None:
         _fetch_gdrive(entry, part, show_progress, on_progress)
@@ -297,13 +302,7 @@ def _download_folder(entry: WeightFile, destination: Path, show_progress: bool,
     """Fetch a folder model file by file into ``<folder>.part/`` (files finished by an
     earlier try are kept, a broken one resumes) and move it into place once it verifies."""
     if destination.is_dir() and entry.present:
-        try:
-            verify(entry, destination)
-        except DownloadError as error:
-            raise DownloadError(f"{destination} exists but does not verify ({error}); delete "
-                                "it and run the command again") from error
-        logger.info("%s is already present", destination)
-        return destination
+        return _check_present(entry, destination)
     staging = destination.with_name(destination.name + ".part")
     staging.mkdir(exist_ok=True)
     base = (url or entry.url).rstrip("/")

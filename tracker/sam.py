@@ -147,9 +147,7 @@ class SamSegmenter(Segmenter):
         height, width = image.shape[:2]
         prompt.validate(width, height)
         self.embed(image)
-        points = np.array(prompt.points, np.float32) if prompt.points else None
-        labels = np.array(prompt.labels, np.int64) if prompt.points else None
-        box = np.array(prompt.box, np.float32) if prompt.box is not None else None
+        points, labels, box = prompt.as_arrays()
         mask_input = previous.logits if previous is not None else None
         with torch.inference_mode():
             masks, scores, logits = self.predictor.predict(

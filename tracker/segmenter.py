@@ -50,6 +50,15 @@ class Prompt:
         if self.box is None and 1 not in self.labels:
             raise PromptError("a prompt needs a box or at least one positive click")
 
+    def as_arrays(self) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """The prompt as SAM's predictors take it: click positions (N, 2) float32, click
+        labels (N,) int64 (both ``None`` without clicks) and the box (4,) float32 or
+        ``None``."""
+        points = np.array(self.points, np.float32) if self.points else None
+        labels = np.array(self.labels, np.int64) if self.points else None
+        box = np.array(self.box, np.float32) if self.box is not None else None
+        return points, labels, box
+
     def extended(self, other: "Prompt") -> "Prompt":
         """This prompt's clicks followed by ``other``'s; ``other``'s box if it has one."""
         return Prompt(self.points + other.points, self.labels + other.labels,
