@@ -23,8 +23,12 @@ PROMPTS = {"objects": [{"id": 1, "box": [10, 20, 110, 104]},
 TEST_CLIPS = {"a": (0, 12, (320, 136), False), "b": (12, 12, (256, 108), False),
               "c": (24, 12, (384, 164), False), "d": (36, 12, (288, 122), False),
               "e": (48, 12, (320, 136), True)}
-#: The long clip the kill test stops a worker in: the whole demo clip, there and back.
+#: Clips of the demo clip played forward and back: name, first frame, frames, size.
+#: The long clip the kill test stops a worker in.
 LONG_CLIP = ("long", 30, 60, (256, 108))
+#: The clip the Ctrl-C test interrupts: long enough that no busy machine finishes it before
+#: the interrupt lands.
+ENDLESS_CLIP = ("endless", 0, 1200, (256, 108))
 #: The benchmark's clips: 6 x 20 frames at the demo clip's own 640x272.
 BENCH_CLIPS = {f"{name}{n}": (start, 20, (640, 272), mirrored)
                for n, start in enumerate((0, 20, 40)) for name, mirrored in
@@ -60,12 +64,15 @@ def make_clips(folder: Path, clips: dict[str, tuple[int, int, tuple[int, int], b
             for name, (start, count, size, mirrored) in clips.items()]
 
 
-def make_long_clip(folder: Path) -> Path:
-    """:data:`LONG_CLIP`: the demo clip forward, then back."""
-    name, start, count, size = LONG_CLIP
+def make_long_clip(folder: Path, clip: tuple[str, int, int, tuple[int, int]] = LONG_CLIP
+                   ) -> Path:
+    """``clip`` (:data:`LONG_CLIP` or :data:`ENDLESS_CLIP`): the demo clip forward, then
+    back, and again, from its first frame for its number of frames."""
+    name, start, count, size = clip
     frames = _demo_frames()
-    there_and_back = (frames + frames[-2::-1])[start:start + count]
-    return write_clip(folder / f"{name}.mp4", there_and_back, size)
+    cycle = frames + frames[-2:0:-1]
+    return write_clip(folder / f"{name}.mp4",
+                      [cycle[(start + i) % len(cycle)] for i in range(count)], size)
 
 
 if __name__ == "__main__":

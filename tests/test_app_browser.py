@@ -73,6 +73,12 @@ def _frame_pixels(page) -> np.ndarray:
 
 
 def _click_frame(page, x: float, y: float, width: int, height: int) -> None:
+    """Click frame pixel (x, y) of a ``width`` x ``height`` frame once the frame image has
+    loaded: a click on an image still loading is lost, and the status would never change."""
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#frame-view img');"
+        " return img !== null && img.complete && img.naturalWidth > 0 }",
+        timeout=WAIT_LIMIT_S * 1000)
     image = page.locator("#frame-view img")
     box = image.bounding_box()
     image.click(position={"x": box["width"] * x / width, "y": box["height"] * y / height})

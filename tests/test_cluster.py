@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cluster_clips import LONG_CLIP, TEST_CLIPS, make_clips, make_long_clip
+from cluster_clips import ENDLESS_CLIP, LONG_CLIP, TEST_CLIPS, make_clips, make_long_clip
 from conftest import ROOT
 
 from tracker.batch import STATUS_FILE, track_video
@@ -249,24 +249,25 @@ def test_a_video_whose_retries_are_spent_fails_with_the_reason(tmp_path, clips, 
 
 @needs_ray
 def test_ctrl_c_stops_the_cluster_work_cleanly(tmp_path, clips, cluster):
-    """SIGINT to the driver while the long clip is half tracked: exit 130, the finished
+    """SIGINT to the driver while a long clip is being tracked: exit 130, the finished
     result is intact, nothing half-written is left, and the workers are gone."""
     import ray
 
+    endless = make_long_clip(tmp_path, ENDLESS_CLIP)
     out = tmp_path / "out"
     env = {**os.environ, **RAY_ENV}
     driver = subprocess.Popen(
         [sys.executable, "-m", "tracker", "track", str(clips / "a.mp4"),
-         str(clips / "long.mp4"), "--out", str(out), "--prompts", str(clips / "prompts.json"),
+         str(endless), "--out", str(out), "--prompts", str(clips / "prompts.json"),
          "--ray", cluster, "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + TIMEOUT
-        partial = out / ".long.partial" / "masks"
+        partial = out / ".endless.partial" / "masks"
         while not ((out / "a" / STATUS_FILE).exists() and partial.is_dir()
                    and len(list(partial.glob("*.png"))) >= 5):
             assert driver.poll() is None, driver.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the long clip never got going"
+            assert time.monotonic() < deadline, "the endless clip never got going"
             time.sleep(0.1)
         driver.send_signal(signal.SIGINT)
         _, stderr = driver.communicate(timeout=120)
@@ -278,7 +279,7 @@ def test_ctrl_c_stops_the_cluster_work_cleanly(tmp_path, clips, cluster):
     # the driver had not yet taken a.mp4's result, which is on disk and stays valid
     assert "interrupted: finished results are intact" in stderr
     assert json.loads((out / "a" / STATUS_FILE).read_text())["complete"]
-    assert not (out / "long").exists()
+    assert not (out / "endless").exists()
     deadline = time.monotonic() + 60
     while _leftovers(out) or ray.available_resources().get("CPU", 0) < 2:
         assert time.monotonic() < deadline, (_leftovers(out), ray.available_resources())

@@ -1,10 +1,11 @@
 """Options of the ``python -m tracker`` commands: argument types, the DeAOT tracking
-options that ``track``, ``bench-vos`` and ``bench-synthetic`` share and the text-prompt
-options of ``track``."""
+options that ``track``, ``bench-vos`` and ``bench-synthetic`` share, the text-prompt
+options of ``track``, and the registry models those options name, obtained before a run."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import TYPE_CHECKING
 
 from tracker.video_limits import VideoLimits
@@ -12,6 +13,8 @@ from tracker.video_limits import VideoLimits
 if TYPE_CHECKING:
     from tracker.text_detector import TextPromptConfig
     from tracker.tracking_options import TrackingOptions
+
+logger = logging.getLogger(__name__)
 
 FLIP_HELP = ("flip test-time augmentation: also track the mirrored video and average (about "
              "2x DeAOT's compute); auto = on for the bundled model only")
@@ -187,3 +190,31 @@ def video_limits(args: argparse.Namespace) -> VideoLimits:
     """The options of :func:`add_limit_arguments` as a :class:`VideoLimits`."""
     return VideoLimits(args.max_frame_pixels, args.max_frames,
                        max(1, round(args.max_frame_mb * 2 ** 20)))
+
+
+def obtain_models(args: argparse.Namespace, fall_back: bool) -> bool:
+    """Download the registry models that ``--deaot``, ``--sam``, ``--segmenter`` or
+    ``--detector`` name (with ``--text``, the detector defaults to the best present, else
+    grounding_dino_tiny) and that are missing (none with ``--offline``), each with a
+    progress bar on stderr; with no network and ``fall_back``, drop them from ``args`` (the
+    defaults stand in, one warning says so; nothing stands in for a detector). ``False``,
+    after logging why, when a named model cannot be had."""
+    import torch
+
+    from tracker.download import DownloadError
+    from tracker.models import default_detector_name
+    from tracker.on_demand import obtain
+    from tracker.registry import UnknownModelError
+
+    if getattr(args, "text", None) is not None and args.detector is None:
+        args.detector = default_detector_name(torch.device(args.device)) or "grounding_dino_tiny"
+    try:
+        for option, kind in (("deaot", "deaot"), ("sam", "sam"), ("segmenter", "sam"),
+                             ("detector", "detector")):
+            if getattr(args, option, None) is not None:
+                setattr(args, option, obtain(getattr(args, option), kind, offline=args.offline,
+                                             fall_back=fall_back, device=args.device))
+    except (DownloadError, OSError, UnknownModelError) as error:  # OSError: offline, disk
+        logger.error("%s", error)
+        return False
+    return True

@@ -4,6 +4,9 @@ A :class:`StudioSession` owns one browser session's folder (the uploaded video, 
 exports), its :class:`~tracker.tracker.Tracker` (which holds the prompts too, so undo takes
 back a click and its mark together) and the box corner being placed. The UI maps its
 widgets onto these methods; models come from a shared :class:`~tracker.models.ModelCache`.
+Its exports are written by :mod:`tracker.studio_exports`, its imported annotations and text
+finds added by :mod:`tracker.studio_imports`; :class:`Settings`, :class:`Progress` and
+:class:`StudioError` (of :mod:`tracker.studio_records`) are importable from here too.
 """
 
 from __future__ import annotations
@@ -13,23 +16,20 @@ import shutil
 import threading
 import time
 import uuid
-import zipfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from tracker.atomic import atomic_path
-from tracker.exports import export_results, zip_masks
-from tracker.formats import DEFAULT_FORMATS, OVERLAY, FormatError, parse_formats
-from tracker.keyframe_import import annotate_keyframes, read_keyframes
+from tracker import studio_exports, studio_imports
+from tracker.formats import DEFAULT_FORMATS
 from tracker.models import BUNDLED_NOTE, FLOW_COLOR_NOTE, ModelCache, describe_groups, is_bundled
 from tracker.overlay import draw_overlay, draw_prompt, object_colour
 from tracker.segmenter import Prompt
-from tracker.text_detector import DetectorError, TextPromptConfig
+from tracker.studio_records import Progress, Settings, StudioError
+from tracker.text_detector import TextPromptConfig
 from tracker.tracker import Tracker
-from tracker.tracking_options import TrackingOptions
 from tracker.tracking_records import TrackingReport
 from tracker.video import IMAGE_EXTENSIONS, VideoLimits, open_video
 
@@ -38,47 +38,6 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
                     ".flv", ".ts", ".gif")
 ACCEPTED_EXTENSIONS = VIDEO_EXTENSIONS + (".zip",)
-
-
-class StudioError(ValueError):
-    """A request the session cannot carry out, with a message for the user."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the user chose in the settings panel.
-
-    Attributes:
-        sam: the click segmenter: a SAM name or path, or an offline segmenter's name
-            (default: the best SAM present, else the offline default).
-        sam_gap: look for new objects every this many frames while tracking (0: never):
-            those the last "Find objects" text names, else everything SAM finds.
-        tracking: how to track, on which device (``auto`` choices resolve at each run, for
-            the models present then).
-        detector: the text detector's registry name or folder (default: the best present).
-    """
-
-    sam: str | None = None
-    sam_gap: int = 0
-    tracking: TrackingOptions = TrackingOptions()
-    detector: str | None = None
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Tracking progress for display."""
-
-    done: int
-    total: int
-    fps: float
-
-    @property
-    def eta_seconds(self) -> float:
-        return (self.total - self.done) / self.fps if self.fps else float("inf")
-
-    def describe(self) -> str:
-        eta = f"{self.eta_seconds:.0f} s" if self.fps else "?"
-        return f"frame {self.done}/{self.total}, {self.fps:.1f} fps, ETA {eta}"
 
 
 class StudioSession:
@@ -146,25 +105,25 @@ class StudioSession:
         or Label Studio export of a few keyframes, say): their masks annotate their frames,
         their boxes prompt the segmenter there. Their labels name the objects in exports, and
         their format is offered first at export. Returns a status line for the user."""
-        tracker = self._require_video()
-        self._check_idle()
-        with self._busy:
-            try:
-                keyframes = read_keyframes(path, tracker.video)
-            except (FormatError, OSError) as error:
-                raise StudioError(f"cannot read {Path(path).name}: {error}") from None
-            annotate_keyframes(tracker, keyframes)
-        self.categories = dict(keyframes.categories)
-        self.imported_format = keyframes.format
-        ids = keyframes.object_ids()
-        self.current_object = ids[-1] if ids else self.current_object
-        return (f"started from {keyframes.format} annotations: objects {ids} on "
-                f"{len(keyframes.frames)} keyframes; Track to follow them")
+        return studio_imports.import_annotations(self, path)
 
-    def _require_video(self) -> Tracker:
+    def require_video(self) -> Tracker:
+        """The loaded video's tracker; :class:`StudioError` without one."""
         if self.tracker is None:
             raise StudioError("load a video first")
         return self.tracker
+
+    @contextmanager
+    def editing(self) -> Iterator[Tracker]:
+        """The loaded video's tracker, held for one edit (no tracking run meanwhile).
+
+        Raises:
+            StudioError: no video loaded, or tracking running.
+        """
+        tracker = self.require_video()
+        self._check_idle()
+        with self._busy:
+            yield tracker
 
     @property
     def num_frames(self) -> int:
@@ -198,14 +157,14 @@ class StudioSession:
     # ---------------------------------------------------------------- prompts
     def new_object(self) -> int:
         """Start the next object; following clicks go to it."""
-        tracker = self._require_video()
+        tracker = self.require_video()
         self.current_object = tracker.new_object()
         self.box_corner = None
         return self.current_object
 
     def select_object(self, object_id: int) -> None:
         """Send following clicks to an existing object."""
-        if object_id not in self._require_video().objects:
+        if object_id not in self.require_video().objects:
             raise StudioError(f"there is no object {object_id}")
         self.current_object = object_id
         self.box_corner = None
@@ -215,7 +174,7 @@ class StudioSession:
 
         Returns a status line for the user.
         """
-        tracker = self._require_video()
+        tracker = self.require_video()
         width, height = tracker.video.info.width, tracker.video.info.height
         if not (0 <= x < width and 0 <= y < height):
             raise StudioError(f"click ({x:g}, {y:g}) lies outside the {width}x{height} frame")
@@ -244,36 +203,19 @@ class StudioSession:
         """Add the objects ``text`` names on ``frame`` ("person . bicycle"), each a new
         object to keep, remove or correct; later discovery (``sam_gap``) looks for what it
         names. Returns a status line for the user."""
-        tracker = self._require_video()
-        self._check_idle()
-        with self._busy:
-            try:
-                tracker.detector = self.models.detector(self.settings.detector,
-                                                        self.settings.tracking.device)
-            except (FileNotFoundError, DetectorError) as error:
-                raise StudioError(f"{error}; or download it in the Settings") from None
-            tracker.text_config = config
-            ids = tracker.find(frame, text)
-            tracker.text = text
-        self.categories.update({i: tracker.categories[i] for i in ids})
-        if not ids:
-            return f"nothing new found for {text!r} on frame {frame}"
-        self.current_object = ids[-1]
-        return f"found objects {ids} for {text!r} on frame {frame}"
+        return studio_imports.find_objects(self, frame, text, config)
 
     def segment_everything(self, frame: int) -> list[int]:
-        tracker = self._require_video()
-        self._check_idle()
-        with self._busy:
+        with self.editing() as tracker:
             return tracker.segment_everything(frame)
 
     def undo(self) -> bool:
         self._check_idle()
-        return self._require_video().undo()
+        return self.require_video().undo()
 
     def remove_object(self, object_id: int) -> None:
         self._check_idle()
-        tracker = self._require_video()
+        tracker = self.require_video()
         if object_id not in tracker.objects:
             raise StudioError(f"there is no object {object_id}")
         tracker.remove_object(object_id)
@@ -296,7 +238,7 @@ class StudioSession:
     def render(self, frame: int) -> np.ndarray:
         """Frame with its current labels and the current object's prompt on it (as the
         tracker holds it, so an undo takes its clicks away too) drawn."""
-        tracker = self._require_video()
+        tracker = self.require_video()
         frame = int(np.clip(frame, 0, tracker.num_frames - 1))
         image = draw_overlay(tracker.frame(frame), tracker.labels(frame))
         prompt = tracker.prompt_of(frame, self.current_object) \
@@ -328,7 +270,7 @@ class StudioSession:
         Raises:
             StudioError: no video, a run going already, or the session closed.
         """
-        tracker = self._require_video()
+        tracker = self.require_video()
         if not self._busy.acquire(blocking=False):
             raise StudioError("tracking is already running")
         try:
@@ -362,36 +304,15 @@ class StudioSession:
 
     def export_overlay(self) -> dict[str, Path]:
         """Write overlay.mp4, annotations.json and objects.json from the current results."""
-        tracker = self._require_video()
-        objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
-                          "segmenter": o.segmenter} for o in tracker.objects.values()}
-        return export_results(tracker.video, tracker.masks, self.exports_folder, objects)
+        return studio_exports.export_overlay(self.require_video(), self.exports_folder)
 
     def export(self, formats: Sequence[str] = DEFAULT_FORMATS) -> dict[str, Path]:
         """The downloads of the last tracking run in ``formats`` (names of
         :data:`tracker.formats.FORMATS`), a file each: the masks as ``masks.zip``, the other
         folder formats (DAVIS, YouTube-VOS) zipped too; overlay.mp4 as the run wrote it."""
-        tracker = self._require_video()
-        try:
-            formats = parse_formats(",".join(formats))
-        except ValueError as error:
-            raise StudioError(str(error)) from None
-        overlay = self.exports_folder / "overlay.mp4"
-        if self.last_report is None or not overlay.exists():
-            raise StudioError("nothing to export yet: track first")
-        objects = {o.id: {"first_frame": o.first_frame, "source": o.source,
-                          "segmenter": o.segmenter} for o in tracker.objects.values()}
-        paths = export_results(tracker.video, tracker.masks, self.exports_folder, objects,
-                               formats=[f for f in formats if f != OVERLAY],
-                               categories=self.categories)
-        if OVERLAY in formats:
-            paths = {"overlay": overlay, **paths}
-        if "masks" in formats:
-            paths["masks"] = zip_masks(tracker.masks, self.exports_folder / "masks.zip")
-        for name, path in list(paths.items()):
-            if path.is_dir():
-                paths[name] = _zip_folder(path, path.with_suffix(".zip"))
-        return paths
+        return studio_exports.export_downloads(self.require_video(), self.exports_folder,
+                                               formats, self.categories,
+                                               tracked=self.last_report is not None)
 
     # ------------------------------------------------------------------ end
     def _close_video(self) -> None:
@@ -409,12 +330,3 @@ class StudioSession:
             self._close_video()
         shutil.rmtree(self.folder, ignore_errors=True)
         logger.info("session %s closed", self.folder.name)
-
-
-def _zip_folder(folder: Path, path: Path) -> Path:
-    """Write ``folder``'s files into a zip at ``path`` (atomically), under its own name."""
-    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
-        for file in sorted(folder.rglob("*")):
-            if file.is_file():
-                archive.write(file, file.relative_to(folder.parent).as_posix())
-    return path

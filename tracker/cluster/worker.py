@@ -1,7 +1,7 @@
 """The worker of a cluster run: one process (a Ray actor) that loads the models once and
 tracks the videos the driver hands it, one after another or ``batch_videos`` at a time.
 
-:class:`VideoWorker` is a plain class; :mod:`tracker.cluster.driver` makes it a Ray actor
+:class:`VideoWorker` is a plain class; :mod:`tracker.cluster.scheduler` makes it a Ray actor
 with the CPUs and GPUs it asks for. Each video goes through
 :func:`tracker.batch.track_video_steps`, so everything the single-machine command does
 holds here too: the fingerprint and skip logic, and the
