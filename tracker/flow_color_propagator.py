@@ -13,8 +13,10 @@ Per frame and object, three cues are added as log-odds:
 3. how object-like its colour is among the previous frame's nearby pixels
    (:func:`tracker.color_models.local_color_likelihood`).
 
-The object is where the sum is positive, within a search radius of where the flow put it,
-holes filled; overlaps go to the more certain object. The flow alone drifts and shrinks
+The object is where the sum is positive, within a search radius of where the flow put it;
+a short GrabCut then settles the uncertain band between where the sum is confidently
+positive and confidently negative, along the frame's edges; holes are filled and overlaps
+go to the more certain object. The flow alone drifts and shrinks
 objects; the colours pull the boundary back to where the object's colours are, and the
 reference frames keep the object's own look from drifting.
 
@@ -63,6 +65,10 @@ class FlowColorConfig:
         flow_finest_scale: finest pyramid level of the DIS flow, 0 being the full working
             size and 1 half of it (the flow 4.5x faster, J&F 0.002 lower on the dev
             sequences).
+        grabcut_iterations: GrabCut iterations that settle each object's uncertain band
+            (0: the sum's sign alone decides; J&F 0.011 lower on the dev sequences).
+        grabcut_certainty: posterior beyond which a pixel is certain object (and below
+            ``1 - grabcut_certainty`` certain background) for GrabCut.
     """
 
     prior_blur: float = 3.0
@@ -76,6 +82,8 @@ class FlowColorConfig:
     max_side: int = 960
     max_references: int = 8
     flow_finest_scale: int = 0
+    grabcut_iterations: int = 2
+    grabcut_certainty: float = 0.9
 
 
 @dataclass
@@ -201,6 +209,9 @@ class FlowColorPropagator:
         log_odds = _logit(prior[window]) + _logit(global_share) + _logit(local_share)
         object_post = 1.0 / (1.0 + np.exp(-log_odds))
         mask = ((object_post > 0.5) & (reach[window] > 0)).astype(np.uint8)
+        if config.grabcut_iterations:
+            mask = _settle_by_grabcut(crop_lab, object_post, reach[window] > 0, mask,
+                                      config.grabcut_iterations, config.grabcut_certainty)
         if config.fill_holes:
             mask = _fill_holes(mask)
         post[window] = object_post * mask
@@ -238,6 +249,22 @@ class FlowColorPropagator:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _LOGIT_CLAMP, 1 - _LOGIT_CLAMP)
     return np.log(p / (1 - p))
+
+
+def _settle_by_grabcut(lab: np.ndarray, post: np.ndarray, reach: np.ndarray,
+                       mask: np.ndarray, iterations: int, certainty: float) -> np.ndarray:
+    """(h, w) uint8 0/1 mask from GrabCut on (h, w, 3) uint8 ``lab``: pixels whose
+    posterior ``post`` is beyond ``certainty`` (either way) or outside ``reach`` are fixed,
+    the rest start from ``mask``; ``mask`` itself when one side has no certain pixel."""
+    seeds = np.where(mask > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    seeds[post > certainty] = cv2.GC_FGD
+    seeds[(post < 1.0 - certainty) | ~reach] = cv2.GC_BGD
+    if not ((seeds == cv2.GC_FGD).any() and (seeds == cv2.GC_BGD).any()):
+        return mask
+    cv2.setRNGSeed(0)  # GrabCut's k-means start: same frames, same masks
+    cv2.grabCut(np.ascontiguousarray(lab), seeds, None, np.zeros((1, 65)), np.zeros((1, 65)),
+                iterations, cv2.GC_INIT_WITH_MASK)
+    return ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
