@@ -12,10 +12,10 @@ Public API::
     outs = aot.step_together([prop_a, prop_b], [frame_a, frame_b])   # several videos at once
     aot.VARIANTS                    # name -> DeAOTConfig
 
-Also exported for the code built on it (``tracker``): the safe weights reader
-(``load_weights_file``, ``WeightsFileError``), the checkpoint reader (``read_state_dict``,
-``infer_variant``), the input checks (``check_frame``, ``check_labels``, ``MAX_OBJECT_ID``)
-and the precision policies (``resolve_precision``).
+Also exported for the code built on it (``tracker``): the safe weights readers
+(``load_weights_file``, ``load_tensor_dict``, ``WeightsFileError``), the checkpoint reader
+(``read_state_dict``, ``infer_variant``), the input checks (``check_frame``,
+``check_labels``, ``MAX_OBJECT_ID``) and the precision policies (``resolve_precision``).
 """
 
 from aot.checkpoint import CheckpointError, infer_variant, load_model, read_state_dict
@@ -28,9 +28,9 @@ from aot.preprocess import check_frame
 from aot.propagator import Propagator, StepOutput
 from aot.propagator_config import PropagatorConfig
 from aot.stepping import step_together
-from aot.weights_file import WeightsFileError, load_weights_file
+from aot.weights_file import WeightsFileError, load_tensor_dict, load_weights_file
 
 __all__ = ["CheckpointError", "DeAOT", "DeAOTConfig", "EdgeRefinement", "MAX_OBJECT_ID",
            "Propagator", "PropagatorConfig", "StepOutput", "VARIANTS", "WeightsFileError",
-           "check_frame", "check_labels", "infer_variant", "load_model", "load_weights_file",
-           "read_state_dict", "resolve_precision", "step_together"]
+           "check_frame", "check_labels", "infer_variant", "load_model", "load_tensor_dict",
+           "load_weights_file", "read_state_dict", "resolve_precision", "step_together"]

@@ -1,7 +1,8 @@
 """Reading a weights file safely: ``torch.load`` with ``weights_only=True``, so no code in
 the file runs, and one clear error for every way the file can be unusable.
 
-Every weights file ClickTrack reads goes through :func:`load_weights_file`: DeAOT checkpoints
+Every weights file ClickTrack reads goes through :func:`load_weights_file` (or
+:func:`load_tensor_dict`, for a file that must hold a state dict): DeAOT checkpoints
 (:mod:`aot.checkpoint`), Segment Anything and SAM 2.1 checkpoints (:mod:`tracker.sam`,
 :mod:`tracker.sam2_segmenter`) and training checkpoints (:mod:`aot.train`).
 """
@@ -51,3 +52,22 @@ def load_weights_file(path: str | os.PathLike, mmap: bool = False) -> object:
             f"{path}: not a readable PyTorch checkpoint (truncated or corrupt file?): "
             f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         ) from error
+
+
+def load_tensor_dict(path: str | os.PathLike, key: str | None = None,
+                     what: str = "state dict") -> dict[str, torch.Tensor]:
+    """The ``{name: tensor}`` dict a weights file holds, at its top level or under ``key``,
+    read as :func:`load_weights_file` reads it.
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsFileError: the file is unreadable, or holds no such dict (the message names
+            it as ``what``).
+    """
+    contents = load_weights_file(path)
+    if key is not None:
+        contents = contents.get(key) if isinstance(contents, dict) else None
+    if not isinstance(contents, dict) or not all(isinstance(v, torch.Tensor)
+                                                 for v in contents.values()):
+        raise WeightsFileError(f"{Path(path).name}: holds no {what}")
+    return contents

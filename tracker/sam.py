@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aot import WeightsFileError, load_weights_file
+from aot import WeightsFileError, load_tensor_dict
 from tracker.segmenter import Prompt, Segmenter, SegmentResult, check_image, image_key
 
 logger = logging.getLogger(__name__)
@@ -57,11 +57,9 @@ def read_sam_state(path: str | os.PathLike, arch: str | None = None
     """
     path = Path(path)
     try:
-        state = load_weights_file(path)
+        state = load_tensor_dict(path, what="SAM state dict")
     except WeightsFileError as error:
         raise SamCheckpointError(str(error)) from error
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise SamCheckpointError(f"{path.name}: holds no SAM state dict")
     found = sam_arch_of(state)
     if arch is not None and arch != found:
         raise SamCheckpointError(f"{path.name} is a SAM {found} checkpoint, not {arch}")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aot import WeightsFileError, load_weights_file
+from aot import WeightsFileError, load_tensor_dict, load_weights_file
 from tracker.sam import EVERYTHING_SETTINGS
 from tracker.segmenter import Prompt, Segmenter, SegmentResult, check_image, image_key
 
@@ -116,14 +116,10 @@ def read_sam2_state(path: str | os.PathLike, arch: str | None = None
     """
     path = Path(path)
     try:
-        contents = load_weights_file(path)
+        state = load_tensor_dict(path, key="model", what="SAM 2.1 state dict (a dict with the "
+                                 "model's weights under 'model')")
     except WeightsFileError as error:
         raise Sam2CheckpointError(str(error)) from error
-    state = contents.get("model") if isinstance(contents, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
-                                              for v in state.values()):
-        raise Sam2CheckpointError(f"{path.name}: holds no SAM 2.1 state dict (a dict with "
-                                  "the model's weights under 'model')")
     found = sam2_arch_of(state)
     if arch is not None and arch != found:
         raise Sam2CheckpointError(f"{path.name} is a {found} checkpoint, not {arch}")
